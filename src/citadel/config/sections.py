@@ -1,0 +1,178 @@
+"""The typed sections of Citadel's config file.
+
+Each section is a frozen pydantic model so that a loaded config is a value: passed in, never mutated.
+Sections that later capabilities fill (database, redis, vectors, events, auth) already carry their
+embedded defaults, all pointing at this machine.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
+_MEMORY_PATTERN = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)B?$", re.IGNORECASE)
+_MEMORY_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+class Section(BaseModel):
+    """Base for every config section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_memory(text: str) -> int:
+    """Turn a systemd-style size such as ``90G`` or ``512M`` into bytes.
+
+    >>> parse_memory("2G")
+    2147483648
+    """
+    match = _MEMORY_PATTERN.match(text.strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a size such as 512M, 4G or 90G")
+    number, unit = match.groups()
+    return int(float(number) * _MEMORY_UNITS[unit.upper()])
+
+
+class CorsSettings(Section):
+    allow_origins: list[str] = Field(default_factory=lambda: ["*"])
+    allow_methods: list[str] = Field(default_factory=lambda: ["*"])
+    allow_headers: list[str] = Field(default_factory=lambda: ["*"])
+    allow_credentials: bool = False
+
+
+class GatewaySettings(Section):
+    """The OpenAI-compatible front door (seed 3.3, D.1.2 step 7)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    health_interval_s: float = Field(default=30.0, gt=0, description="Seconds between model health probes.")
+    health_timeout_s: float = Field(default=5.0, gt=0)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    request_timeout_s: float = Field(default=600.0, gt=0)
+    max_connections: int = Field(default=512, ge=1)
+    cors: CorsSettings = Field(default_factory=CorsSettings)
+
+
+class EngineLimits(Section):
+    """vLLM's engine arguments (seed B.1 ``vllm_configuration``); the built-in engine honours them too."""
+
+    max_model_len: int = Field(default=2048, ge=16)
+    max_num_seqs: int = Field(default=8, ge=1)
+    max_num_batched_tokens: int = Field(default=512, ge=16)
+    enable_chunked_prefill: bool = True
+    max_waiting: int = Field(default=128, ge=0, description="Queued requests beyond this get 503.")
+    tensor_parallel_size: int = Field(default=1, ge=1)
+    pipeline_parallel_size: int = Field(default=1, ge=1)
+
+
+class PerformanceTargets(Section):
+    """The seed's per-model targets (B.1 ``performance_targets``); alert rules and benchmarks read them."""
+
+    average_latency_ms: int = Field(default=2000, gt=0)
+    p95_latency_ms: int = Field(default=3000, gt=0)
+    throughput_rpm: int = Field(default=50, gt=0, description="Requests per minute.")
+    concurrent_requests: int = Field(default=8, gt=0)
+
+    @model_validator(mode="after")
+    def _p95_not_below_average(self) -> PerformanceTargets:
+        if self.p95_latency_ms < self.average_latency_ms:
+            raise ValueError("p95_latency_ms must not be below average_latency_ms")
+        return self
+
+
+Backend = Literal["llamacpp", "vllm", "remote"]
+
+
+class ModelSettings(Section):
+    """One model service: what it serves, which engine serves it and where it listens."""
+
+    name: str = Field(pattern=_NAME_PATTERN, description="Served model name, as clients send it.")
+    backend: Backend = "llamacpp"
+    host: str = "127.0.0.1"
+    port: int = Field(default=11400, ge=1, le=65535)
+    source: str = Field(
+        description="Where the weights come from: a path, or package:<module>/<file> for a model "
+        "shipped inside an installed Python package.",
+    )
+    url: str | None = Field(default=None, description="Base URL of a remote OpenAI-compatible server.")
+    limits: EngineLimits = Field(default_factory=EngineLimits)
+    memory_limit: str = "4G"
+    cpu_quota: int = Field(default=200, ge=1, description="Percent of one CPU, as systemd's CPUQuota.")
+    threads: int | None = Field(default=None, ge=1, description="Built-in engine threads; default all.")
+    targets: PerformanceTargets = Field(default_factory=PerformanceTargets)
+    startup_timeout_s: float = Field(default=300.0, gt=0)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_limit_is_a_size(cls, value: str) -> str:
+        parse_memory(value)
+        return value
+
+    @model_validator(mode="after")
+    def _remote_needs_url(self) -> ModelSettings:
+        if self.backend == "remote" and not self.url:
+            raise ValueError("a model with backend 'remote' needs 'url'")
+        return self
+
+    @property
+    def memory_limit_bytes(self) -> int:
+        return parse_memory(self.memory_limit)
+
+    @property
+    def base_url(self) -> str:
+        """Where the gateway reaches this model's OpenAI-compatible API (without ``/v1``)."""
+        if self.url:
+            return self.url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+
+class DatabaseSettings(Section):
+    """Request logs, keys and audit (seed B.2.1). Embedded default: SQLite under ``data_dir``."""
+
+    url: str = "sqlite+aiosqlite:///var/citadel.db"
+    pool_min: int = Field(default=5, ge=0)
+    pool_max: int = Field(default=20, ge=1)
+    connect_timeout_s: float = Field(default=30.0, gt=0)
+    idle_timeout_s: float = Field(default=300.0, gt=0)
+
+
+class RedisSettings(Section):
+    """Rate limits and the response cache in production; ``url: null`` keeps both in-process."""
+
+    url: str | None = None
+
+
+class VectorSettings(Section):
+    """Embedding storage (seed B.2.2). Embedded default: Qdrant's on-disk local mode."""
+
+    url: str | None = None
+    path: Path = Path("var/vectors")
+    collections: list[str] = Field(default_factory=list)
+
+
+class EventSettings(Section):
+    """Where usage and audit events are published; ``none`` keeps them in the database only."""
+
+    sink: Literal["none", "kafka"] = "none"
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic: str = "citadel.events"
+
+
+class AuthSettings(Section):
+    """API-key authentication for the gateway. Off in the embedded default."""
+
+    enabled: bool = False
+    admin_key: str | None = None
+
+
+class MetricsSettings(Section):
+    """Where Prometheus lives (seed B.2.3); ops assets render scrape configs against it."""
+
+    prometheus_url: str = "http://127.0.0.1:9090"
+    scrape_interval_s: int = Field(default=15, ge=1)

@@ -1,0 +1,81 @@
+"""The one typed settings object: YAML file first, ``CITADEL_*`` environment variables over it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from citadel.config.sections import (
+    AuthSettings,
+    DatabaseSettings,
+    EventSettings,
+    GatewaySettings,
+    MetricsSettings,
+    ModelSettings,
+    RedisSettings,
+    VectorSettings,
+)
+
+
+class CitadelSettings(BaseSettings):
+    """Everything a Citadel process needs to know, validated once at start.
+
+    Nested keys have environment twins with ``__`` between levels, e.g. ``CITADEL_GATEWAY__PORT=8001``
+    or ``CITADEL_AUTH__ENABLED=true``; the environment wins over the file.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="CITADEL_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    data_dir: Path = Path("var")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    models: list[ModelSettings] = Field(default_factory=list)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    vectors: VectorSettings = Field(default_factory=VectorSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The file's content arrives as init kwargs; the environment must override it.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _names_and_ports_unique(self) -> CitadelSettings:
+        names = [model.name for model in self.models]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"model names must be unique; repeated: {', '.join(duplicates)}")
+        listeners = [(m.host, m.port, f"model {m.name}") for m in self.models if m.backend != "remote"]
+        listeners.append((self.gateway.host, self.gateway.port, "the gateway"))
+        seen: dict[int, str] = {}
+        for _host, port, owner in listeners:
+            if port in seen:
+                raise ValueError(f"port {port} is used by both {seen[port]} and {owner}")
+            seen[port] = owner
+        return self
+
+    def model(self, name: str) -> ModelSettings:
+        """The model called ``name``; ``KeyError`` names the ones that exist."""
+        for model in self.models:
+            if model.name == name:
+                return model
+        known = ", ".join(m.name for m in self.models) or "none"
+        raise KeyError(f"no model {name!r} in the config (configured: {known})")

@@ -1,0 +1,124 @@
+"""Citadel's exception tree and the one table that turns it into OpenAI-shaped error JSON.
+
+    CitadelError                      500 server_error
+    ├── InvalidRequest                400 invalid_request_error
+    │   └── ContextLengthExceeded     400 invalid_request_error / context_length_exceeded
+    ├── ModelNotFound                 404 invalid_request_error / model_not_found
+    └── ServiceUnavailable            503 service_unavailable
+        └── UpstreamUnreachable       503 service_unavailable / model_unreachable
+
+Both the gateway and the built-in model service install :func:`install_error_handlers`, so every error a
+client sees has the shape ``{"error": {"message", "type", "param", "code"}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+
+class CitadelError(Exception):
+    """Base of every error a client may see; subclasses fix the status and type."""
+
+    status_code: int = 500
+    error_type: str = "server_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        if code is not None:
+            self.code = code
+
+
+class InvalidRequest(CitadelError):
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class ModelNotFound(CitadelError):
+    status_code = 404
+    error_type = "invalid_request_error"
+    code = "model_not_found"
+
+
+class ServiceUnavailable(CitadelError):
+    status_code = 503
+    error_type = "service_unavailable"
+
+
+class UpstreamUnreachable(ServiceUnavailable):
+    code = "model_unreachable"
+
+
+def error_body(message: str, error_type: str, param: str | None = None, code: str | None = None) -> dict[
+    str, dict[str, str | None]
+]:
+    """OpenAI's error JSON."""
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+def error_response(error: CitadelError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        error_body(error.message, error.error_type, error.param, error.code),
+        status_code=error.status_code,
+        headers=headers,
+    )
+
+
+def _type_for_status(status: int) -> str:
+    if status == 401:
+        return "authentication_error"
+    if status == 403:
+        return "permission_error"
+    if status == 404:
+        return "not_found_error"
+    if status == 429:
+        return "rate_limit_error"
+    return "invalid_request_error" if status < 500 else "server_error"
+
+
+async def _citadel_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CitadelError)
+    if exc.status_code >= 500:
+        logger.warning("%s: %s", type(exc).__name__, exc.message)
+    return error_response(exc)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    # FastAPI says 422; OpenAI and vLLM say 400 for a request that does not validate.
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+    location = [str(part) for part in first.get("loc", ()) if part != "body"]
+    param = ".".join(location) or None
+    message = f"{param}: {first['msg']}" if param else str(first["msg"])
+    return JSONResponse(error_body(message, "invalid_request_error", param), status_code=400)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return JSONResponse(
+        error_body(message, _type_for_status(exc.status_code)),
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the one exception table on ``app``."""
+    app.add_exception_handler(CitadelError, _citadel_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,105 @@
+"""HTTP routes of the built-in model service: vLLM's OpenAI-compatible surface."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from citadel.errors import ModelNotFound
+from citadel.model_service.responses import ResponseWriter
+from citadel.model_service.schemas import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    DetokenizeRequest,
+    TokenizeRequest,
+)
+from citadel.model_service.service import ModelService, Outcome, Prepared
+
+router = APIRouter()
+
+
+def _service(request: Request) -> ModelService:
+    service: ModelService = request.app.state.model_service
+    return service
+
+
+ServiceDep = Annotated[ModelService, Depends(_service)]
+
+
+def _check_model(service: ModelService, model: str | None) -> None:
+    if model is not None and model != service.name:
+        raise ModelNotFound(f"The model `{model}` does not exist.", param="model")
+
+
+async def _answer(
+    service: ModelService,
+    prepared: Prepared,
+    request: ChatCompletionRequest | CompletionRequest,
+    *,
+    chat: bool,
+) -> Any:
+    writer = ResponseWriter(service.name, chat=chat)
+    outcome = Outcome(prompt_tokens=len(prepared.prompt))
+    deltas = service.generate(prepared, outcome)
+    if request.stream:
+        chunks = writer.stream(deltas, outcome, include_usage=request.include_usage)
+        return StreamingResponse(chunks, media_type="text/event-stream", headers={"cache-control": "no-cache"})
+    text = "".join([delta.text async for delta in deltas])
+    return writer.body(text, outcome)
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(body: ChatCompletionRequest, service: ServiceDep) -> Any:
+    _check_model(service, body.model)
+    return await _answer(service, await service.prepare_chat(body), body, chat=True)
+
+
+@router.post("/v1/completions")
+async def completions(body: CompletionRequest, service: ServiceDep) -> Any:
+    _check_model(service, body.model)
+    return await _answer(service, await service.prepare_completion(body), body, chat=False)
+
+
+@router.get("/v1/models")
+async def list_models(service: ServiceDep) -> dict[str, Any]:
+    card = {
+        "id": service.name,
+        "object": "model",
+        "created": service.created,
+        "owned_by": "citadel",
+        "root": str(service.engine.model_path),
+        "parent": None,
+        "max_model_len": service.engine.max_model_len,
+    }
+    return {"object": "list", "data": [card]}
+
+
+@router.post("/tokenize")
+async def tokenize(body: TokenizeRequest, service: ServiceDep) -> dict[str, Any]:
+    _check_model(service, body.model)
+    tokens = await service.tokenize(body.prompt, add_special_tokens=body.add_special_tokens)
+    return {"tokens": tokens, "count": len(tokens), "max_model_len": service.engine.max_model_len}
+
+
+@router.post("/detokenize")
+async def detokenize(body: DetokenizeRequest, service: ServiceDep) -> dict[str, str]:
+    _check_model(service, body.model)
+    return {"prompt": await service.detokenize(body.tokens)}
+
+
+@router.get("/health")
+async def health() -> Response:
+    # vLLM answers 200 with an empty body once the engine is up; the lifespan loads the model before
+    # the server accepts connections, so reaching this route means the model is ready.
+    return Response(status_code=200)
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    registry: CollectorRegistry = request.app.state.metrics_registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+

@@ -1,0 +1,111 @@
+"""From an OpenAI request to a generation: the prompt's tokens, the context check and the token budget."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from citadel.errors import ContextLengthExceeded, InvalidRequest
+from citadel.model_service.generation import Delta
+from citadel.model_service.llama_engine import LlamaEngine
+from citadel.model_service.metrics import ModelServiceMetrics
+from citadel.model_service.runner import EngineRunner
+from citadel.model_service.sampling import SamplingParams
+from citadel.model_service.schemas import ChatCompletionRequest, CompletionRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A request ready for the engine."""
+
+    prompt: list[int]
+    params: SamplingParams
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a finished generation reports back for usage and metrics."""
+
+    prompt_tokens: int
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+
+
+class ModelService:
+    """The served model as the HTTP routes see it."""
+
+    def __init__(self, name: str, engine: LlamaEngine, runner: EngineRunner, metrics: ModelServiceMetrics):
+        self.name = name
+        self.engine = engine
+        self.runner = runner
+        self.metrics = metrics
+        self.created = int(time.time())
+
+    async def tokenize(self, text: str, *, add_special_tokens: bool = True) -> list[int]:
+        tokens = await self.runner.call(
+            lambda: self.engine.tokenize(text, add_special_tokens=add_special_tokens)
+        )
+        assert isinstance(tokens, list)
+        return tokens
+
+    async def detokenize(self, tokens: list[int]) -> str:
+        text = await self.runner.call(lambda: self.engine.detokenize(tokens))
+        assert isinstance(text, str)
+        return text
+
+    async def prepare_chat(self, request: ChatCompletionRequest) -> Prepared:
+        messages = [message.as_template_input() for message in request.messages]
+        prompt_text = self.engine.chat_template.render(messages)
+        prompt = await self.tokenize(prompt_text, add_special_tokens=True)
+        return self._budget(prompt, request.token_budget, request)
+
+    async def prepare_completion(self, request: CompletionRequest) -> Prepared:
+        if isinstance(request.prompt, str):
+            prompt = await self.tokenize(request.prompt)
+        elif isinstance(request.prompt[0], str):
+            prompt = await self.tokenize(str(request.prompt[0]))
+        else:
+            prompt = [int(token) for token in request.prompt]
+            if max(prompt) >= self.vocab_size or min(prompt) < 0:
+                raise InvalidRequest("prompt contains token ids outside the vocabulary", param="prompt")
+        return self._budget(prompt, request.token_budget, request)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.engine.vocab_size
+
+    def _budget(
+        self, prompt: list[int], asked: int | None, request: ChatCompletionRequest | CompletionRequest
+    ) -> Prepared:
+        self.runner.check_capacity()
+        limit = self.engine.max_model_len
+        if not prompt:
+            raise InvalidRequest("the prompt is empty", param="prompt")
+        room = limit - len(prompt)
+        if room <= 0 or (asked is not None and asked > room):
+            wanted = len(prompt) + (asked or 0)
+            raise ContextLengthExceeded(
+                f"This model's maximum context length is {limit} tokens. However, you requested "
+                f"{wanted} tokens ({len(prompt)} in the messages, {asked or 0} in the completion). "
+                "Please reduce the length of the messages or completion.",
+                param="messages" if isinstance(request, ChatCompletionRequest) else "prompt",
+            )
+        return Prepared(prompt, request.sampling(asked if asked is not None else room))
+
+    async def generate(self, prepared: Prepared, outcome: Outcome) -> AsyncIterator[Delta]:
+        """Stream the generation, keeping ``outcome`` and the vLLM metrics up to date."""
+        started = time.perf_counter()
+        self.metrics.prompt_tokens.inc(len(prepared.prompt))
+        try:
+            async for delta in self.runner.stream(prepared.prompt, prepared.params):
+                if outcome.completion_tokens == 0:
+                    self.metrics.time_to_first_token.observe(time.perf_counter() - started)
+                outcome.completion_tokens = delta.completion_tokens
+                outcome.finish_reason = delta.finish_reason
+                yield delta
+        finally:
+            # Also reached when the client went away mid-stream: that request counts as aborted.
+            self.metrics.generation_tokens.inc(outcome.completion_tokens)
+            self.metrics.e2e_latency.observe(time.perf_counter() - started)
+            self.metrics.finished(outcome.finish_reason or "abort")
