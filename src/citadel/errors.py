@@ -4,8 +4,9 @@
     ├── InvalidRequest                400 invalid_request_error
     │   └── ContextLengthExceeded     400 invalid_request_error / context_length_exceeded
     ├── ModelNotFound                 404 invalid_request_error / model_not_found
-    └── ServiceUnavailable            503 service_unavailable
-        └── UpstreamUnreachable       503 service_unavailable / model_unreachable
+    ├── ServiceUnavailable            503 service_unavailable
+    │   └── UpstreamUnreachable       503 service_unavailable / model_unreachable
+    └── UpstreamTimeout               504 timeout / upstream_timeout
 
 Both the gateway and the built-in model service install :func:`install_error_handlers`, so every error a
 client sees has the shape ``{"error": {"message", "type", "param", "code"}}``.
@@ -61,6 +62,12 @@ class ServiceUnavailable(CitadelError):
 
 class UpstreamUnreachable(ServiceUnavailable):
     code = "model_unreachable"
+
+
+class UpstreamTimeout(CitadelError):
+    status_code = 504
+    error_type = "timeout"
+    code = "upstream_timeout"
 
 
 def error_body(message: str, error_type: str, param: str | None = None, code: str | None = None) -> dict[

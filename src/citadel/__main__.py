@@ -1,0 +1,5 @@
+"""``python -m citadel``: the same as the ``citadel`` command."""
+
+from citadel.cli.main import main
+
+main()

@@ -1,0 +1,27 @@
+"""The ``citadel`` command: thin; each subcommand parses, builds from settings and calls the package."""
+
+from __future__ import annotations
+
+import click
+
+from citadel import __version__
+from citadel.cli.check import check, config
+from citadel.cli.serve import gateway, serve_model
+from citadel.cli.up import up
+
+
+@click.group()
+@click.version_option(__version__, prog_name="citadel")
+def cli() -> None:
+    """Citadel LLM server: model services, the gateway and their operations, from one config file."""
+
+
+cli.add_command(up)
+cli.add_command(gateway)
+cli.add_command(serve_model)
+cli.add_command(check)
+cli.add_command(config)
+
+
+def main() -> None:
+    cli()

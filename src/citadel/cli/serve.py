@@ -1,0 +1,59 @@
+"""``citadel gateway`` and ``citadel serve-model NAME``: run one service in the foreground."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+import uvicorn
+
+from citadel.cli.options import config_option, load_or_exit
+from citadel.config.loader import CONFIG_ENV_VAR
+from citadel.engines import get_engine
+from citadel.engines.remote import RemoteModelError
+from citadel.logs import configure_logging
+
+
+@click.command("gateway")
+@config_option
+def gateway(config_path: Path) -> None:
+    """Run the OpenAI-compatible gateway in the foreground."""
+    settings = load_or_exit(config_path)
+    configure_logging(settings.log_level, "gateway")
+    options = settings.gateway
+    if options.workers == 1:
+        from citadel.gateway.app import create_gateway_app
+
+        app = create_gateway_app(settings)
+        uvicorn.run(app, host=options.host, port=options.port, log_level=settings.log_level.lower(),
+                    access_log=False)
+        return
+    # Several workers: each imports the app through the factory, which reads the same config path.
+    os.environ[CONFIG_ENV_VAR] = str(config_path.resolve())
+    uvicorn.run(
+        "citadel.gateway.app:gateway_app_from_environment",
+        factory=True,
+        host=options.host,
+        port=options.port,
+        workers=options.workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+
+
+@click.command("serve-model")
+@click.argument("name")
+@config_option
+def serve_model(name: str, config_path: Path) -> None:
+    """Run the model service NAME in the foreground (built-in engine or vLLM, by its backend)."""
+    settings = load_or_exit(config_path)
+    try:
+        model = settings.model(name)
+    except KeyError as exc:
+        raise click.UsageError(str(exc.args[0])) from exc
+    configure_logging(settings.log_level, f"model:{name}")
+    try:
+        get_engine(model.backend).serve(settings, model)
+    except RemoteModelError as exc:
+        raise click.UsageError(str(exc)) from exc

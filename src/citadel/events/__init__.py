@@ -1,0 +1,1 @@
+"""Usage and audit events (coming): published to a Kafka-protocol broker when ``events.sink: kafka``."""

@@ -1,0 +1,100 @@
+"""The pre-start validation of the blueprint (seed D.1.2, step 4.2), one pass/fail line per check.
+
+Run by ``citadel check [NAME]`` by hand and as ``ExecStartPre`` of each model's systemd unit.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from citadel.config import CitadelSettings, ModelSettings
+from citadel.engines import get_engine
+from citadel.model_source import ModelSourceError, resolve_model_source
+
+_GIB = 1024**3
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    subject: str
+    check: str
+    ok: bool
+    detail: str
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(item.stat().st_size for item in path.rglob("*") if item.is_file())
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def check_port_free(subject: str, host: str, port: int) -> CheckResult:
+    """Free if we can bind it ourselves (what the service will do next)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            return CheckResult(subject, "port", False, f"{host}:{port} {reason}")
+    return CheckResult(subject, "port", True, f"{host}:{port} is free")
+
+
+def check_model_files(model: ModelSettings) -> tuple[CheckResult, Path | None]:
+    try:
+        path = resolve_model_source(model.source)
+    except ModelSourceError as exc:
+        return CheckResult(model.name, "model files", False, str(exc)), None
+    return CheckResult(model.name, "model files", True, f"{path} ({_human(_size(path))})"), path
+
+
+def check_memory(model: ModelSettings) -> CheckResult:
+    available = psutil.virtual_memory().available
+    needed = model.memory_limit_bytes
+    ok = available >= needed
+    detail = f"{_human(available)} available, memory_limit {model.memory_limit}"
+    return CheckResult(model.name, "memory", ok, detail if ok else f"only {detail}")
+
+
+def check_disk(model: ModelSettings, path: Path) -> CheckResult:
+    """The blueprint wants twice the model's size free where the model lives (logs, caches, updates)."""
+    free = shutil.disk_usage(path if path.is_dir() else path.parent).free
+    wanted = 2 * _size(path)
+    ok = free >= wanted
+    return CheckResult(model.name, "disk", ok, f"{_human(free)} free, want {_human(wanted)} (2x model size)")
+
+
+def check_model(model: ModelSettings) -> list[CheckResult]:
+    engine = get_engine(model.backend)
+    if not engine.runs_locally:
+        return [CheckResult(model.name, "remote", True, f"served at {model.url}; nothing to check locally")]
+    results = [check_port_free(model.name, model.host, model.port)]
+    files, path = check_model_files(model)
+    results.append(files)
+    results.append(check_memory(model))
+    if path is not None:
+        results.append(check_disk(model, path))
+    return results
+
+
+def run_checks(settings: CitadelSettings, model_name: str | None = None) -> list[CheckResult]:
+    """Checks for one model, or for every model and the gateway."""
+    if model_name is not None:
+        return check_model(settings.model(model_name))
+    results = [check for model in settings.models for check in check_model(model)]
+    gateway = settings.gateway
+    results.append(check_port_free("gateway", gateway.host, gateway.port))
+    return results
