@@ -32,12 +32,24 @@ class CitadelError(Exception):
     error_type: str = "server_error"
     code: str | None = None
 
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after_s: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.retry_after_s = retry_after_s
         if code is not None:
             self.code = code
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return {"retry-after": str(self.retry_after_s)} if self.retry_after_s is not None else None
 
 
 class InvalidRequest(CitadelError):
@@ -70,18 +82,18 @@ class UpstreamTimeout(CitadelError):
     code = "upstream_timeout"
 
 
-def error_body(message: str, error_type: str, param: str | None = None, code: str | None = None) -> dict[
-    str, dict[str, str | None]
-]:
+def error_body(
+    message: str, error_type: str, param: str | None = None, code: str | None = None
+) -> dict[str, dict[str, str | None]]:
     """OpenAI's error JSON."""
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
-def error_response(error: CitadelError, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(error: CitadelError) -> JSONResponse:
     return JSONResponse(
         error_body(error.message, error.error_type, error.param, error.code),
         status_code=error.status_code,
-        headers=headers,
+        headers=error.headers,
     )
 
 

@@ -42,4 +42,6 @@ def config() -> None:
 def validate(config_path: Path) -> None:
     """Validate the config file (with CITADEL_* overrides); exit 2 with every problem if invalid."""
     settings = load_or_exit(config_path)
-    click.echo(f"{config_path}: valid ({len(settings.models)} model(s), gateway port {settings.gateway.port})")
+    click.echo(
+        f"{config_path}: valid ({len(settings.models)} model(s), gateway port {settings.gateway.port})"
+    )

@@ -26,8 +26,9 @@ def gateway(config_path: Path) -> None:
         from citadel.gateway.app import create_gateway_app
 
         app = create_gateway_app(settings)
-        uvicorn.run(app, host=options.host, port=options.port, log_level=settings.log_level.lower(),
-                    access_log=False)
+        uvicorn.run(
+            app, host=options.host, port=options.port, log_level=settings.log_level.lower(), access_log=False
+        )
         return
     # Several workers: each imports the app through the factory, which reads the same config path.
     os.environ[CONFIG_ENV_VAR] = str(config_path.resolve())

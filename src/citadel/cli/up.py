@@ -24,7 +24,9 @@ async def _supervise(supervisor: Supervisor) -> int:
 
 @click.command("up")
 @config_option
-@click.option("--skip-checks", is_flag=True, envvar="CITADEL_SKIP_CHECKS", help="Start without pre-start checks.")
+@click.option(
+    "--skip-checks", is_flag=True, envvar="CITADEL_SKIP_CHECKS", help="Start without pre-start checks."
+)
 def up(config_path: Path, skip_checks: bool) -> None:
     """Start every model service and the gateway, wait until healthy, restart crashes, stop on Ctrl-C."""
     settings = load_or_exit(config_path)
@@ -38,8 +40,10 @@ def up(config_path: Path, skip_checks: bool) -> None:
             raise SystemExit(1)
     supervisor = Supervisor(model_specs(settings, config_path), gateway_spec(settings, config_path), reporter)
     gateway = settings.gateway
-    reporter.info(f"Starting Citadel from {config_path}: {len(settings.models)} model(s), "
-                  f"gateway on http://{gateway.host}:{gateway.port}")
+    reporter.info(
+        f"Starting Citadel from {config_path}: {len(settings.models)} model(s), "
+        f"gateway on http://{gateway.host}:{gateway.port}"
+    )
     with reporter:
         code = asyncio.run(_supervise(supervisor))
     reporter.info("Citadel stopped." if code in (0, 130) else "Citadel did not start.")

@@ -34,14 +34,17 @@ def _key_path(location: tuple[str | int, ...], data: dict[str, Any]) -> str:
             parts[-1] += f"[{name}]" if isinstance(name, str) else f"[{item}]"
         else:
             parts.append(str(item))
-        node = node[item] if isinstance(node, dict | list) and _has(node, item) else None
+        node = _child(node, item)
     return ".".join(parts) or "(top level)"
 
 
-def _has(node: dict[str, Any] | list[Any], item: str | int) -> bool:
+def _child(node: Any, item: str | int) -> Any:
+    """``node[item]`` if it exists, else None (the error may be about a missing key)."""
     if isinstance(node, dict):
-        return item in node
-    return isinstance(item, int) and item < len(node)
+        return node.get(item)
+    if isinstance(node, list) and isinstance(item, int) and item < len(node):
+        return node[item]
+    return None
 
 
 def _problems(error: ValidationError, data: dict[str, Any]) -> list[str]:

@@ -15,4 +15,6 @@ class RemoteEngine:
     weights_required = False
 
     def serve(self, settings: CitadelSettings, model: ModelSettings) -> None:
-        raise RemoteModelError(f"model {model.name!r} is remote ({model.url}); there is nothing to serve here")
+        raise RemoteModelError(
+            f"model {model.name!r} is remote ({model.url}); there is nothing to serve here"
+        )

@@ -58,7 +58,9 @@ def create_gateway_app(settings: CitadelSettings) -> FastAPI:
             app.state.proxy = Proxy(client, monitor, metrics)
             app.state.started_at = int(time.time())
             if not settings.auth.enabled:
-                logger.warning("authentication is off (auth.enabled: false): anyone who reaches the port may use it")
+                logger.warning(
+                    "authentication is off (auth.enabled: false): anyone who reaches the port may use it"
+                )
             try:
                 yield
             finally:

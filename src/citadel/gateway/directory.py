@@ -47,5 +47,7 @@ class ModelDirectory:
             raise ModelNotFound(f"The model `{name}` does not exist.", param="model")
         if not route.healthy:
             reason = f" ({route.last_error})" if route.last_error else ""
-            raise ServiceUnavailable(f"The model `{name}` is currently unavailable{reason}.", code="model_unavailable")
+            raise ServiceUnavailable(
+                f"The model `{name}` is currently unavailable{reason}.", code="model_unavailable"
+            )
         return route

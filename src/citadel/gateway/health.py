@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import httpx
@@ -54,8 +55,12 @@ class HealthMonitor:
         """Record what a probe or a proxied request learnt about ``route``."""
         if route.mark(healthy, error):
             log = logger.info if healthy else logger.warning
-            log("model %s is now %s%s", route.name, "healthy" if healthy else "unhealthy",
-                f": {error}" if error else "")
+            log(
+                "model %s is now %s%s",
+                route.name,
+                "healthy" if healthy else "unhealthy",
+                f": {error}" if error else "",
+            )
         self._metrics.health.labels(route.name).set(1 if healthy else 0)
 
     async def _run(self) -> None:
@@ -63,7 +68,7 @@ class HealthMonitor:
             await asyncio.sleep(self._interval)
             try:
                 await self.probe_all()
-            except Exception:  # noqa: BLE001 - the monitor outlives a bad round; the error is logged
+            except Exception:
                 logger.exception("health probe round failed; next round in %.0f s", self._interval)
 
     def start(self) -> None:
@@ -79,8 +84,6 @@ class HealthMonitor:
         if self._task is None:
             return
         self._task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._task
-        except asyncio.CancelledError:
-            pass
         self._task = None

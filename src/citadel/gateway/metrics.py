@@ -14,17 +14,26 @@ class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self.requests = Counter(
-            "llm_requests_total", "Requests through the gateway.", ["model", "endpoint", "status"],
+            "llm_requests_total",
+            "Requests through the gateway.",
+            ["model", "endpoint", "status"],
             registry=registry,
         )
         self.duration = Histogram(
-            "llm_request_duration_seconds", "Request duration through the gateway.", ["model", "endpoint"],
-            buckets=REQUEST_DURATION_BUCKETS, registry=registry,
+            "llm_request_duration_seconds",
+            "Request duration through the gateway.",
+            ["model", "endpoint"],
+            buckets=REQUEST_DURATION_BUCKETS,
+            registry=registry,
         )
         self.active = Gauge("llm_active_requests", "Requests in flight.", ["model"], registry=registry)
-        self.health = Gauge("llm_model_health", "1 if the model service is healthy.", ["model"], registry=registry)
+        self.health = Gauge(
+            "llm_model_health", "1 if the model service is healthy.", ["model"], registry=registry
+        )
         self.tokens = Counter(
-            "llm_tokens_processed_total", "Tokens processed, by type (prompt, completion).", ["model", "type"],
+            "llm_tokens_processed_total",
+            "Tokens processed, by type (prompt, completion).",
+            ["model", "type"],
             registry=registry,
         )
 

@@ -38,4 +38,6 @@ class ChatTemplate:
                 add_generation_prompt=True,
             )
         except jinja2.TemplateError as exc:
-            raise InvalidRequest(f"messages cannot be rendered with the model's chat template: {exc}") from exc
+            raise InvalidRequest(
+                f"messages cannot be rendered with the model's chat template: {exc}"
+            ) from exc

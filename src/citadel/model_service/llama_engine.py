@@ -69,7 +69,9 @@ class LlamaEngine:
 
     def tokenize(self, text: str, *, add_special_tokens: bool = True) -> list[int]:
         """Token ids of ``text``; special tokens in the text (as a chat template writes them) are parsed."""
-        tokens: list[int] = self._llama.tokenize(text.encode("utf-8"), add_bos=add_special_tokens, special=True)
+        tokens: list[int] = self._llama.tokenize(
+            text.encode("utf-8"), add_bos=add_special_tokens, special=True
+        )
         # A template that writes the BOS itself plus the tokenizer's own BOS would double it.
         if len(tokens) >= 2 and tokens[0] == tokens[1] == self._bos:
             tokens = tokens[1:]
@@ -86,7 +88,7 @@ class LlamaEngine:
         emit: Callable[[Delta], None],
         cancelled: threading.Event,
     ) -> Generation:
-        """Sample until a stop condition, calling ``emit`` with each delta; the last one has a finish reason."""
+        """Sample until a stop condition, calling ``emit`` per delta; the last has a finish reason."""
         generation = Generation(params.stop, params.max_tokens)
         self._llama.set_seed(params.seed if params.seed is not None else secrets.randbits(31))
         tokens = self._llama.generate(
@@ -104,7 +106,9 @@ class LlamaEngine:
             if cancelled.is_set():
                 emit(generation.finish("abort"))
                 break
-            end = bool(self._llama_cpp.llama_vocab_is_eog(self._llama._model.vocab, token))
+            end = not params.ignore_eos and bool(
+                self._llama_cpp.llama_vocab_is_eog(self._llama._model.vocab, token)
+            )
             piece = b"" if end else self._llama.detokenize([token], prev_tokens=previous)
             previous.append(token)
             delta = generation.on_token(piece, end_of_generation=end)

@@ -25,15 +25,23 @@ class ModelServiceMetrics:
             "vllm:generation_tokens", "Tokens generated.", labels, registry=registry
         ).labels(model_name)
         self.time_to_first_token = Histogram(
-            "vllm:time_to_first_token_seconds", "Time to first token.", labels,
-            buckets=_LATENCY_BUCKETS, registry=registry,
+            "vllm:time_to_first_token_seconds",
+            "Time to first token.",
+            labels,
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
         ).labels(model_name)
         self.e2e_latency = Histogram(
-            "vllm:e2e_request_latency_seconds", "Request latency, arrival to last token.", labels,
-            buckets=_LATENCY_BUCKETS, registry=registry,
+            "vllm:e2e_request_latency_seconds",
+            "Request latency, arrival to last token.",
+            labels,
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
         ).labels(model_name)
         self._success = Counter(
-            "vllm:request_success", "Finished requests by finish reason.", [*labels, "finished_reason"],
+            "vllm:request_success",
+            "Finished requests by finish reason.",
+            [*labels, "finished_reason"],
             registry=registry,
         )
         self._model_name = model_name

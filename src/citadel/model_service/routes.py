@@ -46,7 +46,9 @@ async def _answer(
     deltas = service.generate(prepared, outcome)
     if request.stream:
         chunks = writer.stream(deltas, outcome, include_usage=request.include_usage)
-        return StreamingResponse(chunks, media_type="text/event-stream", headers={"cache-control": "no-cache"})
+        return StreamingResponse(
+            chunks, media_type="text/event-stream", headers={"cache-control": "no-cache"}
+        )
     text = "".join([delta.text async for delta in deltas])
     return writer.body(text, outcome)
 
@@ -101,5 +103,3 @@ async def health() -> Response:
 async def metrics(request: Request) -> Response:
     registry: CollectorRegistry = request.app.state.metrics_registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-

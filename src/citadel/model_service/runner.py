@@ -38,13 +38,21 @@ class EngineRunner:
         self._counts_lock = threading.Lock()  # counts change on the loop thread and the worker thread
 
     async def call(self, function: Callable[[], object]) -> object:
-        """Run a short engine call (tokenize, detokenize) on the engine thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, function)
+        """Run a tokenizer call off the event loop.
+
+        Not on the engine thread: there it would wait behind whole generations. llama.cpp's vocabulary
+        functions only read the loaded model, so they are safe beside a running decode.
+        """
+        return await asyncio.get_running_loop().run_in_executor(None, function)
 
     def check_capacity(self) -> None:
         """Refuse a request up front when the queue is full, before any response has started."""
         if self._waiting >= self._max_waiting:
-            raise ServiceUnavailable(f"the model's queue is full ({self._max_waiting} requests waiting)")
+            raise ServiceUnavailable(
+                f"The model's queue is full ({self._max_waiting} requests waiting); retry shortly.",
+                code="queue_full",
+                retry_after_s=1,
+            )
 
     async def stream(self, prompt: list[int], params: SamplingParams) -> AsyncIterator[Delta]:
         """Deltas of one generation as the worker produces them; the last carries the finish reason."""

@@ -53,6 +53,8 @@ class _GenerationRequest(_Request):
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = None
+    # vLLM's extension: keep generating past end-of-sequence (benchmarks that need a fixed length use it).
+    ignore_eos: bool = False
 
     @field_validator("stop")
     @classmethod
@@ -72,6 +74,7 @@ class _GenerationRequest(_Request):
             stop=stops,
             presence_penalty=self.presence_penalty,
             frequency_penalty=self.frequency_penalty,
+            ignore_eos=self.ignore_eos,
         )
 
     @property

@@ -24,7 +24,7 @@ class Backoff:
     def next_delay(self, uptime_s: float) -> float:
         if uptime_s >= self.reset_after_s:
             self._failures = 0
-        delay = min(self.initial_s * 2**self._failures, self.maximum_s)
+        delay: float = min(self.initial_s * 2.0**self._failures, self.maximum_s)
         self._failures += 1
         return delay
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import os
@@ -70,7 +71,9 @@ class ManagedProcess:
         assert self._process is not None, "not started"
         return await self._process.wait()
 
-    async def wait_healthy(self, client: httpx.AsyncClient, on_tick: Callable[[], None] | None = None) -> float:
+    async def wait_healthy(
+        self, client: httpx.AsyncClient, on_tick: Callable[[], None] | None = None
+    ) -> float:
         """Seconds until the health URL answered; :class:`StartupFailed` if the process died or timed out."""
         deadline = self.started_at + self.spec.startup_timeout_s
         while True:
@@ -108,10 +111,8 @@ class ManagedProcess:
 
     def _signal_group(self, signum: signal.Signals) -> None:
         assert self._process is not None
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self._process.pid, signum)
-        except ProcessLookupError:
-            pass
 
     def kill_leftovers(self) -> None:
         """After the leader exited on its own, make sure nothing it spawned lives on in its group."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 import httpx
 
@@ -50,9 +52,9 @@ class Supervisor:
                 await self._stop_all()
 
     @staticmethod
-    async def _until_stopped(work: asyncio.Future[None] | object, stop: asyncio.Event) -> bool:
+    async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
         """Run ``work`` unless ``stop`` comes first; True if the work finished."""
-        task = asyncio.ensure_future(work)  # type: ignore[arg-type]
+        task = asyncio.create_task(work)
         stopper = asyncio.create_task(stop.wait())
         done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
         stopper.cancel()

@@ -1,0 +1,149 @@
+"""The real stack: ``citadel up`` starts SmolLM2's model service and the gateway; the official ``openai``
+client talks to the gateway. Covers the supervisor's restart and a clean stop with no orphans."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import psutil
+import pytest
+
+from tests.helpers import SMOLLM2_NAME, ServiceProcess, free_port, smollm2_model, write_config
+
+pytestmark = pytest.mark.e2e
+
+
+class Stack:
+    def __init__(self, directory: Path) -> None:
+        self.gateway_port = free_port()
+        config = write_config(
+            directory,
+            {
+                "gateway": {"port": self.gateway_port, "health_interval_s": 0.5},
+                "models": [smollm2_model(free_port())],
+            },
+        )
+        self.url = f"http://127.0.0.1:{self.gateway_port}"
+        self.supervisor = ServiceProcess(
+            ["up", "--config", str(config)], f"{self.url}/health", log=directory / "citadel-up.log"
+        )
+        self.client = openai.OpenAI(base_url=f"{self.url}/v1", api_key="unused", max_retries=0, timeout=60)
+
+    def model_service(self) -> psutil.Process:
+        [child] = [
+            p for p in psutil.Process(self.supervisor.process.pid).children() if "serve-model" in p.cmdline()
+        ]
+        return child
+
+    def descendants(self) -> list[psutil.Process]:
+        return psutil.Process(self.supervisor.process.pid).children(recursive=True)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = Stack(tmp_path_factory.mktemp("stack"))
+    yield running
+    running.supervisor.stop()
+
+
+def test_chat_completion_through_the_gateway(stack: Stack) -> None:
+    completion = stack.client.chat.completions.create(
+        model=SMOLLM2_NAME,
+        messages=[{"role": "user", "content": "What is 2 + 2?"}],
+        max_tokens=16,
+        temperature=0,
+    )
+    assert completion.choices[0].message.content
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens > 0
+
+
+def test_streamed_chat_reports_usage(stack: Stack) -> None:
+    stream = stack.client.chat.completions.create(
+        model=SMOLLM2_NAME,
+        messages=[{"role": "user", "content": "Tell me a story."}],
+        max_tokens=12,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text
+    usage = chunks[-1].usage
+    assert usage is not None
+    assert 0 < usage.completion_tokens <= 12
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+
+
+def test_text_completion(stack: Stack) -> None:
+    completion = stack.client.completions.create(
+        model=SMOLLM2_NAME, prompt="The capital of France is", max_tokens=8, temperature=0
+    )
+    assert completion.choices[0].text
+    assert completion.choices[0].finish_reason in ("stop", "length")
+
+
+def test_models_list(stack: Stack) -> None:
+    assert [model.id for model in stack.client.models.list()] == [SMOLLM2_NAME]
+
+
+def test_unknown_model_is_404(stack: Stack) -> None:
+    with pytest.raises(openai.NotFoundError) as caught:
+        stack.client.chat.completions.create(model="gpt-17", messages=[{"role": "user", "content": "hi"}])
+    assert caught.value.status_code == 404
+
+
+def test_malformed_json_is_400(stack: Stack) -> None:
+    response = httpx.post(
+        f"{stack.url}/v1/chat/completions",
+        content=b'{"model": ',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+
+
+def _wait(predicate: object, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def test_killed_model_service_is_reported_then_restarted(stack: Stack) -> None:
+    victim = stack.model_service()
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=10)
+    # The supervisor waits a backoff second before restarting: the gateway must say 503 meanwhile.
+    with pytest.raises(openai.InternalServerError) as caught:
+        stack.client.chat.completions.create(
+            model=SMOLLM2_NAME, messages=[{"role": "user", "content": "hi"}], max_tokens=2
+        )
+    assert caught.value.status_code == 503
+    health = httpx.get(f"{stack.url}/health").json()
+    assert health["models"][SMOLLM2_NAME]["status"] == "unhealthy"
+
+    _wait(lambda: httpx.get(f"{stack.url}/health").json()["status"] == "healthy", 60, "the restarted model")
+    assert stack.model_service().pid != victim.pid
+    completion = stack.client.chat.completions.create(
+        model=SMOLLM2_NAME, messages=[{"role": "user", "content": "hi"}], max_tokens=4
+    )
+    assert completion.choices[0].message.content is not None
+
+
+def test_sigterm_stops_every_process(tmp_path: Path) -> None:
+    stack = Stack(tmp_path)
+    children = stack.descendants()
+    assert len(children) >= 2  # a model service and the gateway
+    os.kill(stack.supervisor.process.pid, signal.SIGTERM)
+    assert stack.supervisor.process.wait(timeout=30) == 0
+    stack.supervisor.stop()  # closes its log
+    _gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"orphans left: {alive}"
+    assert "Citadel stopped." in (tmp_path / "citadel-up.log").read_text(encoding="utf-8")

