@@ -23,6 +23,25 @@ if ((${#need_apt[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# The ops tests run the real tools: systemd-analyze, promtool, prometheus and amtool (Debian packages).
+if ((DEV)); then
+  need_ops=()
+  command -v systemd-analyze >/dev/null || need_ops+=(systemd)
+  { command -v promtool >/dev/null && command -v prometheus >/dev/null; } || need_ops+=(prometheus)
+  command -v amtool >/dev/null || need_ops+=(prometheus-alertmanager)
+  if ((${#need_ops[@]})); then
+    say "installing ops test tools: ${need_ops[*]}"
+    ((${#need_apt[@]})) || apt-get update -qq
+    # policy-rc.d 101 keeps the packages' services from starting (Prometheus would take port 9090).
+    own_policy=0
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_ops[@]}" >/dev/null
+    if ((own_policy)); then rm -f /usr/sbin/policy-rc.d; fi
+  fi
+fi
+
 python3 - <<'PY' || { echo "Citadel needs Python 3.11 or newer" >&2; exit 1; }
 import sys
 sys.exit(0 if sys.version_info >= (3, 11) else 1)

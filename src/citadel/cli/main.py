@@ -6,6 +6,7 @@ import click
 
 from citadel import __version__
 from citadel.cli.check import check, config
+from citadel.cli.render import render
 from citadel.cli.serve import gateway, serve_model
 from citadel.cli.up import up
 
@@ -21,6 +22,7 @@ cli.add_command(gateway)
 cli.add_command(serve_model)
 cli.add_command(check)
 cli.add_command(config)
+cli.add_command(render)
 
 
 def main() -> None:

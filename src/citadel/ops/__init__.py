@@ -1,1 +1,2 @@
-"""Operations: pre-start checks today; systemd units, Prometheus rules and Grafana dashboards next."""
+"""Operations: pre-start checks, and the deployment assets rendered from the config (systemd units,
+Prometheus scrape config and rules, Grafana dashboards)."""

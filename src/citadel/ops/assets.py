@@ -1,0 +1,33 @@
+"""What every renderer shares: a rendered asset set is a mapping of relative path to file text."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from citadel.config import CitadelSettings, ModelSettings
+from citadel.engines import get_engine
+
+# Relative path inside the output directory -> the file's text.
+RenderedFiles = Mapping[str, str]
+
+
+def local_models(settings: CitadelSettings) -> list[ModelSettings]:
+    """The models whose services run on this machine (a ``remote`` model has nothing to run or scrape)."""
+    return [model for model in settings.models if get_engine(model.backend).runs_locally]
+
+
+def reachable_host(host: str) -> str:
+    """Where to reach a listener bound to ``host``: a wildcard bind is reached on loopback."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def write_files(files: RenderedFiles, out_dir: Path) -> list[Path]:
+    """Write each file under ``out_dir`` (creating folders); return the paths written, in order."""
+    written = []
+    for relative, text in files.items():
+        path = out_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

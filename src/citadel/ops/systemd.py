@@ -1,0 +1,98 @@
+"""systemd units for a deployment (seed D.1.2, B.3.1), rendered from the config.
+
+``citadel-llm@.service`` is one template for every model: ``citadel-llm@<model>.service`` reads its
+``<model>.env`` and runs ``citadel check <model>`` then ``citadel serve-model <model>``, which starts vLLM or
+the built-in engine by the model's backend. systemd does not expand variables in ``MemoryMax=`` or
+``CPUQuota=``, so each model's limits live in a drop-in next to the template rather than in the env file.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from citadel.config import CitadelSettings
+from citadel.ops.assets import RenderedFiles, local_models
+from citadel.ops.templates import template_environment
+
+# The seed gives the gateway fixed limits (D.1.2); the config has no key for them yet.
+GATEWAY_MEMORY_MAX = "2G"
+GATEWAY_CPU_QUOTA = 200
+
+_SIZE_UNITS = (("T", 1024**4), ("G", 1024**3), ("M", 1024**2), ("K", 1024))
+
+
+def default_executable() -> Path:
+    """The ``citadel`` script next to the running interpreter (the venv this Citadel is installed in)."""
+    return Path(sys.executable).parent / "citadel"
+
+
+@dataclass(frozen=True, slots=True)
+class SystemdLayout:
+    """Where things live on the host the units are installed on."""
+
+    config_path: Path
+    executable: Path = field(default_factory=default_executable)
+    env_dir: Path = Path("/etc/citadel")
+    workdir: Path = Path("/opt/citadel")
+    log_dir: Path = Path("/var/log/citadel-llm")
+    user: str = "agent0"
+    group: str = "agent0"
+
+
+def systemd_size(size_bytes: int) -> str:
+    """Bytes in the largest unit that divides them exactly: ``96636764160`` -> ``90G``."""
+    for suffix, factor in _SIZE_UNITS:
+        if size_bytes % factor == 0:
+            return f"{size_bytes // factor}{suffix}"
+    return str(size_bytes)
+
+
+def _writable_paths(settings: CitadelSettings, layout: SystemdLayout) -> list[Path]:
+    data_dir = settings.data_dir if settings.data_dir.is_absolute() else layout.workdir / settings.data_dir
+    return [layout.log_dir, data_dir]
+
+
+def render_systemd(settings: CitadelSettings, layout: SystemdLayout) -> RenderedFiles:
+    """The units, one drop-in and one env file per locally served model, and the gateway's env file.
+
+    >>> files = render_systemd(settings, SystemdLayout(Path("/etc/citadel/citadel.yaml")))  # doctest: +SKIP
+    >>> sorted(files)[:2]
+    ['citadel-llm-gateway.service', 'citadel-llm.target']
+    """
+    environment = template_environment()
+    models = local_models(settings)
+    common = {
+        "config_path": layout.config_path,
+        "executable": layout.executable,
+        "env_dir": layout.env_dir,
+        "workdir": layout.workdir,
+        "user": layout.user,
+        "group": layout.group,
+        "writable_paths": _writable_paths(settings, layout),
+        "models": models,
+        "gateway": settings.gateway,
+        "gateway_memory_max": GATEWAY_MEMORY_MAX,
+        "gateway_cpu_quota": GATEWAY_CPU_QUOTA,
+    }
+
+    def render(template: str, **extra: object) -> str:
+        return environment.get_template(f"systemd/{template}").render(**common, **extra)
+
+    files = {
+        "citadel-llm@.service": render("citadel-llm@.service.j2"),
+        "citadel-llm.target": render("citadel-llm.target.j2"),
+        "citadel-llm-gateway.service": render("citadel-llm-gateway.service.j2"),
+        "env/gateway.env": render("service.env.j2", unit="citadel-llm-gateway.service"),
+    }
+    for model in models:
+        unit = f"citadel-llm@{model.name}.service"
+        files[f"{unit}.d/50-limits.conf"] = render(
+            "limits.conf.j2",
+            model=model,
+            memory_max=systemd_size(model.memory_limit_bytes),
+            timeout_start_s=int(model.startup_timeout_s),
+        )
+        files[f"env/{model.name}.env"] = render("service.env.j2", unit=unit)
+    return files
