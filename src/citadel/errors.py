@@ -1,11 +1,13 @@
 """Citadel's exception tree and the one table that turns it into OpenAI-shaped error JSON.
 
     CitadelError                      500 server_error
+    ├── EngineError                   500 server_error / engine_error
     ├── InvalidRequest                400 invalid_request_error
     │   └── ContextLengthExceeded     400 invalid_request_error / context_length_exceeded
     ├── ModelNotFound                 404 invalid_request_error / model_not_found
     ├── ServiceUnavailable            503 service_unavailable
     │   └── UpstreamUnreachable       503 service_unavailable / model_unreachable
+    ├── UpstreamFailed                502 server_error / upstream_failed
     └── UpstreamTimeout               504 timeout / upstream_timeout
 
 Both the gateway and the built-in model service install :func:`install_error_handlers`, so every error a
@@ -52,6 +54,12 @@ class CitadelError(Exception):
         return {"retry-after": str(self.retry_after_s)} if self.retry_after_s is not None else None
 
 
+class EngineError(CitadelError):
+    """The inference engine could not run a request."""
+
+    code = "engine_error"
+
+
 class InvalidRequest(CitadelError):
     status_code = 400
     error_type = "invalid_request_error"
@@ -74,6 +82,14 @@ class ServiceUnavailable(CitadelError):
 
 class UpstreamUnreachable(ServiceUnavailable):
     code = "model_unreachable"
+
+
+class UpstreamFailed(CitadelError):
+    """The upstream broke off its answer (disconnected, malformed) and no other replica could answer."""
+
+    status_code = 502
+    error_type = "server_error"
+    code = "upstream_failed"
 
 
 class UpstreamTimeout(CitadelError):

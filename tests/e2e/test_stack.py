@@ -139,6 +139,9 @@ def test_killed_model_service_is_reported_then_restarted(stack: Stack) -> None:
 
 def test_sigterm_stops_every_process(tmp_path: Path) -> None:
     stack = Stack(tmp_path)
+    log = tmp_path / "citadel-up.log"
+    # The gateway may answer before the supervisor has seen it healthy; stop only once it says it is up.
+    _wait(lambda: "Citadel is up." in log.read_text(encoding="utf-8"), 30, "the supervisor to report up")
     children = stack.descendants()
     assert len(children) >= 2  # a model service and the gateway
     os.kill(stack.supervisor.process.pid, signal.SIGTERM)
@@ -146,4 +149,4 @@ def test_sigterm_stops_every_process(tmp_path: Path) -> None:
     stack.supervisor.stop()  # closes its log
     _gone, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, f"orphans left: {alive}"
-    assert "Citadel stopped." in (tmp_path / "citadel-up.log").read_text(encoding="utf-8")
+    assert "Citadel stopped." in log.read_text(encoding="utf-8")

@@ -12,10 +12,11 @@ from prometheus_client import CollectorRegistry
 
 from citadel.config import CitadelSettings
 from citadel.errors import install_error_handlers
-from citadel.model_service.llama_engine import LlamaEngine
+from citadel.model_service.gguf_model import GgufModel
 from citadel.model_service.metrics import ModelServiceMetrics
 from citadel.model_service.routes import router
 from citadel.model_service.runner import EngineRunner
+from citadel.model_service.scheduler import Scheduler
 from citadel.model_service.service import ModelService
 from citadel.model_source import resolve_model_source
 
@@ -34,17 +35,27 @@ def create_model_service_app(settings: CitadelSettings, model_name: str) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         path = resolve_model_source(model.source)
         logger.info("loading %s from %s", model.name, path)
-        engine = await anyio.to_thread.run_sync(LlamaEngine, path, model)
+        gguf = await anyio.to_thread.run_sync(GgufModel, path)
         registry = CollectorRegistry()
         metrics = ModelServiceMetrics(registry, model.name)
-        runner = EngineRunner(engine, metrics, max_waiting=model.limits.max_waiting)
+        scheduler = await anyio.to_thread.run_sync(Scheduler, gguf, model.limits, model.threads, metrics)
+        scheduler.start()
+        runner = EngineRunner(scheduler)
         app.state.metrics_registry = registry
-        app.state.model_service = ModelService(model.name, engine, runner, metrics)
-        logger.info("%s ready on %s:%d", model.name, model.host, model.port)
+        app.state.model_service = ModelService(model.name, gguf, model.limits.max_model_len, runner, metrics)
+        logger.info(
+            "%s ready on %s:%d (%d sequences at once, %d tokens per step)",
+            model.name,
+            model.host,
+            model.port,
+            model.limits.max_num_seqs,
+            model.limits.max_num_batched_tokens,
+        )
         try:
             yield
         finally:
             await anyio.to_thread.run_sync(runner.close)
+            gguf.close()
 
     app = FastAPI(title=f"Citadel model service: {model.name}", lifespan=lifespan)
     install_error_handlers(app)

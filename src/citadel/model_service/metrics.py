@@ -38,6 +38,38 @@ class ModelServiceMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         ).labels(model_name)
+        self.inter_token_latency = Histogram(
+            "vllm:inter_token_latency_seconds",
+            "Time between two tokens of one request.",
+            labels,
+            buckets=(0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=registry,
+        ).labels(model_name)
+        self.queue_time = Histogram(
+            "vllm:request_queue_time_seconds",
+            "Time a request waited before the engine took it.",
+            labels,
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        ).labels(model_name)
+        self.kv_cache_usage = Gauge(
+            "vllm:kv_cache_usage_perc",
+            "Fraction of KV-cache cells in use (1 = full).",
+            labels,
+            registry=registry,
+        ).labels(model_name)
+        self.prefix_cache_queries = Counter(
+            "vllm:prefix_cache_queries",
+            "Prompt tokens looked up in the prefix cache.",
+            labels,
+            registry=registry,
+        ).labels(model_name)
+        self.prefix_cache_hits = Counter(
+            "vllm:prefix_cache_hits",
+            "Prompt tokens served from the prefix cache.",
+            labels,
+            registry=registry,
+        ).labels(model_name)
         self._success = Counter(
             "vllm:request_success",
             "Finished requests by finish reason.",

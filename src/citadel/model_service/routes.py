@@ -72,9 +72,9 @@ async def list_models(service: ServiceDep) -> dict[str, Any]:
         "object": "model",
         "created": service.created,
         "owned_by": "citadel",
-        "root": str(service.engine.model_path),
+        "root": str(service.model.path),
         "parent": None,
-        "max_model_len": service.engine.max_model_len,
+        "max_model_len": service.max_model_len,
     }
     return {"object": "list", "data": [card]}
 
@@ -83,7 +83,7 @@ async def list_models(service: ServiceDep) -> dict[str, Any]:
 async def tokenize(body: TokenizeRequest, service: ServiceDep) -> dict[str, Any]:
     _check_model(service, body.model)
     tokens = await service.tokenize(body.prompt, add_special_tokens=body.add_special_tokens)
-    return {"tokens": tokens, "count": len(tokens), "max_model_len": service.engine.max_model_len}
+    return {"tokens": tokens, "count": len(tokens), "max_model_len": service.max_model_len}
 
 
 @router.post("/detokenize")

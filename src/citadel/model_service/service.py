@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from citadel.errors import ContextLengthExceeded, InvalidRequest
 from citadel.model_service.generation import Delta
-from citadel.model_service.llama_engine import LlamaEngine
+from citadel.model_service.gguf_model import GgufModel
 from citadel.model_service.metrics import ModelServiceMetrics
 from citadel.model_service.runner import EngineRunner
 from citadel.model_service.sampling import SamplingParams
@@ -35,28 +36,33 @@ class Outcome:
 class ModelService:
     """The served model as the HTTP routes see it."""
 
-    def __init__(self, name: str, engine: LlamaEngine, runner: EngineRunner, metrics: ModelServiceMetrics):
+    def __init__(
+        self,
+        name: str,
+        model: GgufModel,
+        max_model_len: int,
+        runner: EngineRunner,
+        metrics: ModelServiceMetrics,
+    ) -> None:
         self.name = name
-        self.engine = engine
+        self.model = model
+        self.max_model_len = max_model_len
         self.runner = runner
         self.metrics = metrics
         self.created = int(time.time())
 
     async def tokenize(self, text: str, *, add_special_tokens: bool = True) -> list[int]:
-        tokens = await self.runner.call(
-            lambda: self.engine.tokenize(text, add_special_tokens=add_special_tokens)
-        )
-        assert isinstance(tokens, list)
-        return tokens
+        # Off the event loop (long prompts take milliseconds); vocabulary calls are safe beside a decode.
+        return await asyncio.to_thread(self.model.tokenize, text, add_special_tokens=add_special_tokens)
 
     async def detokenize(self, tokens: list[int]) -> str:
-        text = await self.runner.call(lambda: self.engine.detokenize(tokens))
-        assert isinstance(text, str)
-        return text
+        if any(token < 0 or token >= self.model.n_vocab for token in tokens):
+            raise InvalidRequest("tokens contains ids outside the vocabulary", param="tokens")
+        return await asyncio.to_thread(self.model.detokenize, tokens)
 
     async def prepare_chat(self, request: ChatCompletionRequest) -> Prepared:
         messages = [message.as_template_input() for message in request.messages]
-        prompt_text = self.engine.chat_template.render(messages)
+        prompt_text = self.model.chat_template.render(messages)
         prompt = await self.tokenize(prompt_text, add_special_tokens=True)
         return self._budget(prompt, request.token_budget, request)
 
@@ -73,13 +79,13 @@ class ModelService:
 
     @property
     def vocab_size(self) -> int:
-        return self.engine.vocab_size
+        return self.model.n_vocab
 
     def _budget(
         self, prompt: list[int], asked: int | None, request: ChatCompletionRequest | CompletionRequest
     ) -> Prepared:
         self.runner.check_capacity()
-        limit = self.engine.max_model_len
+        limit = self.max_model_len
         if not prompt:
             raise InvalidRequest("the prompt is empty", param="prompt")
         room = limit - len(prompt)

@@ -1,0 +1,237 @@
+"""Continuous batching: the engine thread's loop.
+
+Each step decodes one token for every running sequence plus a chunk of waiting prompt tokens (chunked
+prefill within ``max_num_batched_tokens``), samples per request, and streams each token as it is produced.
+New requests are admitted as slots free up (``max_num_seqs``); finished or cancelled sequences free their KV
+cells. Requests beyond capacity wait in a bounded queue; beyond the bound the HTTP side gets a 503.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+
+from citadel.config import EngineLimits
+from citadel.errors import EngineError, ServiceUnavailable
+from citadel.model_service.batch_engine import DECODE_NO_KV_SPACE, DECODE_OK, BatchEngine, BatchRow
+from citadel.model_service.generation import Generation
+from citadel.model_service.gguf_model import GgufModel
+from citadel.model_service.metrics import ModelServiceMetrics
+from citadel.model_service.prefix_cache import PrefixCache
+from citadel.model_service.sampler import Sampler
+from citadel.model_service.sequence import EngineRequest, Sequence
+
+logger = logging.getLogger(__name__)
+
+PREFIX_CACHE_SLOTS = 4
+PREFIX_MIN_TOKENS = 16
+
+
+class Scheduler:
+    """Owns the engine thread; every other thread only calls :meth:`submit`, :meth:`wake` and :meth:`stop`."""
+
+    def __init__(
+        self, model: GgufModel, limits: EngineLimits, threads: int | None, metrics: ModelServiceMetrics
+    ) -> None:
+        self._model = model
+        self._limits = limits
+        self._metrics = metrics
+        n_slots = limits.max_num_seqs + PREFIX_CACHE_SLOTS
+        self._engine = BatchEngine(model, limits, threads, n_slots)
+        self._prefix_cache = PrefixCache(
+            self._engine, list(range(limits.max_num_seqs, n_slots)), PREFIX_MIN_TOKENS
+        )
+        self._free_slots = list(range(limits.max_num_seqs - 1, -1, -1))
+        self._waiting: deque[EngineRequest] = deque()
+        self._running: list[Sequence] = []
+        self._condition = threading.Condition()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="citadel-engine", daemon=True)
+
+    # --- called from the event loop -------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, request: EngineRequest) -> None:
+        with self._condition:
+            self._refuse_if_full()
+            self._waiting.append(request)
+            self._metrics.requests_waiting.set(len(self._waiting))
+            self._condition.notify()
+
+    def check_capacity(self) -> None:
+        """Refuse early, before a response has started, when the queue is already full."""
+        with self._condition:
+            self._refuse_if_full()
+
+    def _refuse_if_full(self) -> None:
+        bound = self._limits.max_waiting
+        if len(self._waiting) >= bound:
+            raise ServiceUnavailable(
+                f"The model's queue is full ({bound} requests waiting); retry shortly.",
+                code="queue_full",
+                retry_after_s=1,
+            )
+
+    def wake(self) -> None:
+        with self._condition:
+            self._condition.notify()
+
+    def stop(self) -> None:
+        with self._condition:
+            self._stopping = True
+            self._condition.notify()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._engine.close()
+
+    # --- the engine thread ----------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                with self._condition:
+                    while not self._stopping and not self._waiting and not self._running:
+                        self._condition.wait()
+                    if self._stopping:
+                        break
+                    admitted = self._take_admissible()
+                for request in admitted:
+                    self._admit(request)
+                self._drop_cancelled()
+                if self._running:
+                    self._step()
+        except Exception as exc:  # every waiting client is told; the exception then ends the thread
+            logger.exception("engine loop crashed")
+            self._fail_everything(EngineError(f"the engine failed: {exc}"))
+            raise
+        self._fail_everything(EngineError("the model service is shutting down"))
+
+    def _take_admissible(self) -> list[EngineRequest]:
+        taken: list[EngineRequest] = []
+        while self._waiting and len(taken) < len(self._free_slots):
+            request = self._waiting.popleft()
+            if not request.cancelled.is_set():
+                taken.append(request)
+        self._metrics.requests_waiting.set(len(self._waiting))
+        return taken
+
+    def _admit(self, request: EngineRequest) -> None:
+        slot = self._free_slots.pop()
+        sampler = Sampler(self._model.lib, self._model.n_vocab, request.params)
+        sequence = Sequence(
+            request, slot, sampler, Generation(request.params.stop, request.params.max_tokens)
+        )
+        running = [(other.slot, other.kv_tokens) for other in self._running]
+        match = self._prefix_cache.best_match(request.prompt, running)
+        self._metrics.prefix_cache_queries.inc(len(request.prompt))
+        if match is not None:
+            self._engine.share_prefix(match.slot, slot, match.length)
+            sequence.n_past = sequence.reused_prefix = match.length
+            self._metrics.prefix_cache_hits.inc(match.length)
+        self._metrics.queue_time.observe(sequence.admitted - request.arrived)
+        self._running.append(sequence)
+        self._metrics.requests_running.set(len(self._running))
+
+    def _drop_cancelled(self) -> None:
+        for sequence in [s for s in self._running if s.request.cancelled.is_set()]:
+            sequence.request.emit(sequence.generation.finish("abort"))
+            self._release(sequence, keep_prefix=False)
+
+    def _plan_batch(self) -> tuple[list[BatchRow], list[tuple[Sequence, int]]]:
+        """Rows to decode and, per sequence that gets a token this step, the row holding its logits."""
+        rows: list[BatchRow] = []
+        sampled: list[tuple[Sequence, int]] = []
+        for sequence in self._running:
+            if sequence.pending_token is not None:
+                rows.append(BatchRow(sequence.pending_token, sequence.n_past, sequence.slot, True))
+                sampled.append((sequence, len(rows) - 1))
+        budget = self._engine.max_batch_tokens - len(rows)
+        for sequence in self._running:
+            if budget <= 0:
+                break
+            if not sequence.prefilling:
+                continue
+            remaining = len(sequence.prompt) - sequence.n_past
+            if not self._limits.enable_chunked_prefill and remaining > budget and rows:
+                continue  # the whole prompt goes in one step when chunked prefill is off
+            chunk = sequence.prompt[sequence.n_past : sequence.n_past + budget]
+            completes = sequence.n_past + len(chunk) == len(sequence.prompt)
+            for offset, token in enumerate(chunk):
+                last = completes and offset == len(chunk) - 1
+                rows.append(BatchRow(token, sequence.n_past + offset, sequence.slot, last))
+            if completes:
+                sampled.append((sequence, len(rows) - 1))
+            budget -= len(chunk)
+        return rows, sampled
+
+    def _step(self) -> None:
+        rows, sampled = self._plan_batch()
+        if not rows:
+            return
+        code = self._engine.decode(rows)
+        if code == DECODE_NO_KV_SPACE:
+            self._prefix_cache.clear()  # cached prefixes are the only cells we may take back
+            code = self._engine.decode(rows)
+        if code != DECODE_OK:
+            self._fail_batch(rows, EngineError(f"llama_decode failed with code {code}"))
+            return
+        self._advance(rows)
+        now = time.perf_counter()
+        for sequence, row_index in sampled:
+            self._emit_next_token(sequence, row_index, now)
+        self._metrics.kv_cache_usage.set(self._kv_usage())
+
+    def _advance(self, rows: list[BatchRow]) -> None:
+        """Each sequence now holds keys and values up to its last row's position."""
+        last_position = {row.slot: row.position for row in rows}
+        for sequence in self._running:
+            if sequence.slot in last_position:
+                sequence.n_past = last_position[sequence.slot] + 1
+                sequence.pending_token = None
+
+    def _emit_next_token(self, sequence: Sequence, row_index: int, now: float) -> None:
+        token = sequence.sampler.sample(self._engine.context, row_index)
+        end = not sequence.request.params.ignore_eos and self._model.is_end_of_generation(token)
+        delta = sequence.generation.on_token(self._model.piece(token), end_of_generation=end)
+        if sequence.last_token_at is None:
+            self._metrics.time_to_first_token.observe(now - sequence.request.arrived)
+        else:
+            self._metrics.inter_token_latency.observe(now - sequence.last_token_at)
+        sequence.last_token_at = now
+        sequence.request.emit(delta)
+        if sequence.generation.finished:
+            self._release(sequence, keep_prefix=True)
+        else:
+            sequence.pending_token = token
+
+    def _release(self, sequence: Sequence, *, keep_prefix: bool) -> None:
+        if keep_prefix and sequence.n_past >= len(sequence.prompt):
+            self._prefix_cache.keep(sequence.slot, sequence.prompt)
+        self._engine.forget(sequence.slot)
+        sequence.sampler.close()
+        self._running.remove(sequence)
+        self._free_slots.append(sequence.slot)
+        self._metrics.requests_running.set(len(self._running))
+
+    def _kv_usage(self) -> float:
+        used = sum(sequence.n_past for sequence in self._running) + self._prefix_cache.cached_tokens
+        return min(1.0, used / self._engine.capacity)
+
+    def _fail_batch(self, rows: list[BatchRow], error: EngineError) -> None:
+        slots = {row.slot for row in rows}
+        for sequence in [s for s in self._running if s.slot in slots]:
+            sequence.request.emit(error)
+            self._release(sequence, keep_prefix=False)
+
+    def _fail_everything(self, error: EngineError) -> None:
+        for sequence in list(self._running):
+            sequence.request.emit(error)
+            self._release(sequence, keep_prefix=False)
+        with self._condition:
+            while self._waiting:
+                self._waiting.popleft().emit(error)
+            self._metrics.requests_waiting.set(0)
