@@ -8,6 +8,7 @@ import click
 
 from citadel.cli.options import config_option, load_or_exit
 from citadel.ops.assets import RenderedFiles, write_files
+from citadel.ops.prometheus import DEFAULT_ALERTMANAGER, render_prometheus
 from citadel.ops.systemd import SystemdLayout, default_executable, render_systemd
 
 _out_option = click.option(
@@ -68,3 +69,17 @@ def systemd(
         group=user,
     )
     _write(render_systemd(settings, layout), out_dir)
+
+
+@render.command("prometheus")
+@config_option
+@_out_option
+@click.option(
+    "--alertmanager",
+    default=DEFAULT_ALERTMANAGER,
+    show_default=True,
+    help="host:port of the Alertmanager that Prometheus sends alerts to.",
+)
+def prometheus(config_path: Path, out_dir: Path, alertmanager: str) -> None:
+    """prometheus.yml (gateway and model services), recording and alert rules, alertmanager.yml."""
+    _write(render_prometheus(load_or_exit(config_path), alertmanager), out_dir)

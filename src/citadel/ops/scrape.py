@@ -1,0 +1,42 @@
+"""Prometheus scrape configuration for the gateway and every model service (seed D.1.3, B.2.3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from citadel.config import CitadelSettings
+from citadel.ops.assets import local_models, reachable_host
+
+GATEWAY_JOB = "citadel-gateway"
+MODELS_JOB = "citadel-models"
+RULE_FILES = ("rules/citadel-recording.yml", "rules/citadel-alerts.yml")
+
+
+def scrape_config(settings: CitadelSettings, alertmanager: str) -> dict[str, Any]:
+    """``prometheus.yml``: each model service is its own target, labelled with its model and backend.
+
+    The ``model`` target label lets alerts and dashboards join model-service series (which vLLM labels
+    ``model_name``) with the gateway's (labelled ``model``).
+    """
+    interval = f"{settings.metrics.scrape_interval_s}s"
+    gateway = settings.gateway
+    model_targets = [
+        {
+            "targets": [f"{reachable_host(model.host)}:{model.port}"],
+            "labels": {"model": model.name, "backend": model.backend},
+        }
+        for model in local_models(settings)
+    ]
+    return {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
+        "rule_files": list(RULE_FILES),
+        "scrape_configs": [
+            {
+                "job_name": GATEWAY_JOB,
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": [f"{reachable_host(gateway.host)}:{gateway.port}"]}],
+            },
+            {"job_name": MODELS_JOB, "metrics_path": "/metrics", "static_configs": model_targets},
+        ],
+    }
