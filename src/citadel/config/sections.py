@@ -44,6 +44,47 @@ class CorsSettings(Section):
     allow_credentials: bool = False
 
 
+class CircuitBreakerSettings(Section):
+    """Per-replica circuit breaker (seed F.1.1 ``circuit_breaker_patterns``)."""
+
+    enabled: bool = True
+    failure_threshold: int = Field(
+        default=50, ge=1, le=100, description="Percent of failed calls in the window that opens the breaker."
+    )
+    window_s: float = Field(default=30.0, gt=0, description="The seed's `timeout`: the window measured.")
+    minimum_calls: int = Field(default=10, ge=1, description="Calls in the window before the rate counts.")
+    recovery_timeout_s: float = Field(default=60.0, gt=0, description="Open this long, then half-open.")
+    half_open_max_calls: int = Field(
+        default=10, ge=1, description="Trial calls let through half-open; that many successes close it."
+    )
+
+
+class RuleCondition(Section):
+    """What a request must look like for a routing rule to apply; every given key must hold."""
+
+    min_prompt_tokens: int | None = Field(default=None, ge=0)
+    max_prompt_tokens: int | None = Field(default=None, ge=0)
+    capabilities: list[str] = Field(
+        default_factory=list, description="Tags the request asks for (header x-citadel-capabilities)."
+    )
+
+
+class RoutingRule(Section):
+    """One rule of a virtual model: if ``when`` holds, pick one of ``models`` by ``pick``."""
+
+    name: str = Field(pattern=_NAME_PATTERN)
+    when: RuleCondition = Field(default_factory=RuleCondition)
+    models: list[str] = Field(min_length=1)
+    pick: Literal["first_available", "least_loaded", "cheapest"] = "first_available"
+
+
+class VirtualModelSettings(Section):
+    """A model name clients may send that the gateway resolves to a real model by the first matching rule."""
+
+    name: str = Field(pattern=_NAME_PATTERN)
+    rules: list[RoutingRule] = Field(min_length=1)
+
+
 class GatewaySettings(Section):
     """The OpenAI-compatible front door (seed 3.3, D.1.2 step 7)."""
 
@@ -56,6 +97,24 @@ class GatewaySettings(Section):
     request_timeout_s: float = Field(default=600.0, gt=0)
     max_connections: int = Field(default=512, ge=1)
     cors: CorsSettings = Field(default_factory=CorsSettings)
+    first_byte_timeout_s: float = Field(
+        default=300.0, gt=0, description="Default wait for an upstream's first byte (headers or SSE event)."
+    )
+    health_failure_threshold: int = Field(
+        default=3, ge=1, description="Consecutive failed probes or connections that mark a replica down."
+    )
+    health_recovery_threshold: int = Field(
+        default=2, ge=1, description="Consecutive good probes that bring a replica back."
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, le=10, description="Upstream attempts per request, across replicas and fallbacks."
+    )
+    circuit_breaker: CircuitBreakerSettings = Field(default_factory=CircuitBreakerSettings)
+    routes: list[VirtualModelSettings] = Field(
+        default_factory=list, description="Virtual models (e.g. `auto`) resolved by rules."
+    )
+    log_format: Literal["json", "text"] = "json"
+    access_log: bool = Field(default=False, description="One JSON log line per proxied request.")
 
 
 class EngineLimits(Section):
@@ -86,6 +145,37 @@ class PerformanceTargets(Section):
 
 
 Backend = Literal["llamacpp", "vllm", "remote"]
+Balancing = Literal["least_outstanding", "weighted_round_robin", "latency_ewma"]
+
+
+class ReplicaSettings(Section):
+    """One upstream of a model: a model service here (``port``) or any OpenAI-compatible server (``url``)."""
+
+    url: str | None = None
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=None, ge=1, le=65535)
+    weight: int = Field(default=1, ge=1, le=1000, description="Share of traffic under weighted_round_robin.")
+
+    @model_validator(mode="after")
+    def _url_or_port(self) -> ReplicaSettings:
+        if (self.url is None) == (self.port is None):
+            raise ValueError("a replica needs exactly one of 'url' or 'port'")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        if self.url:
+            return self.url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+
+class UpstreamTimeouts(Section):
+    """Per-model timeouts; an unset one takes the gateway's default."""
+
+    connect_s: float | None = Field(default=None, gt=0)
+    first_byte_s: float | None = Field(default=None, gt=0)
+    total_s: float | None = Field(default=None, gt=0)
 
 
 class ModelSettings(Section):
@@ -106,6 +196,14 @@ class ModelSettings(Section):
     threads: int | None = Field(default=None, ge=1, description="Built-in engine threads; default all.")
     targets: PerformanceTargets = Field(default_factory=PerformanceTargets)
     startup_timeout_s: float = Field(default=300.0, gt=0)
+    replicas: list[ReplicaSettings] = Field(
+        default_factory=list, description="The gateway's upstreams; none means one at host:port (or url)."
+    )
+    balancing: Balancing = "least_outstanding"
+    fallbacks: list[str] = Field(default_factory=list, description="Models to try when all replicas fail.")
+    timeouts: UpstreamTimeouts = Field(default_factory=UpstreamTimeouts)
+    capabilities: list[str] = Field(default_factory=list, description="Tags routing rules may ask for.")
+    cost: float = Field(default=1.0, ge=0, description="Relative cost, for routing rules that pick cheapest.")
 
     @field_validator("memory_limit")
     @classmethod
@@ -130,6 +228,11 @@ class ModelSettings(Section):
             return self.url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def upstreams(self) -> list[ReplicaSettings]:
+        """The replicas the gateway balances over: the explicit list, else this model's own address."""
+        return self.replicas or [ReplicaSettings(url=self.base_url)]
 
 
 class DatabaseSettings(Section):

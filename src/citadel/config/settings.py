@@ -72,6 +72,29 @@ class CitadelSettings(BaseSettings):
             seen[port] = owner
         return self
 
+    @model_validator(mode="after")
+    def _gateway_names_resolve(self) -> CitadelSettings:
+        """Fallbacks and routing rules name configured models; virtual names do not shadow real ones."""
+        names = {model.name for model in self.models}
+        problems = [
+            f"model {model.name}: fallback {fallback!r} is not a configured model"
+            for model in self.models
+            for fallback in model.fallbacks
+            if fallback not in names or fallback == model.name
+        ]
+        for virtual in self.gateway.routes:
+            if virtual.name in names:
+                problems.append(f"gateway.routes: {virtual.name!r} is already a real model's name")
+            problems.extend(
+                f"gateway.routes[{virtual.name}] rule {rule.name}: {target!r} is not a configured model"
+                for rule in virtual.rules
+                for target in rule.models
+                if target not in names
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     def model(self, name: str) -> ModelSettings:
         """The model called ``name``; ``KeyError`` names the ones that exist."""
         for model in self.models:
