@@ -80,6 +80,13 @@ class ServiceProcess:
         self.stop()
         raise TimeoutError(f"{self.health_url} not ready within {timeout_s} s")
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash: no graceful shutdown, connections drop mid-answer."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self._log_file.close()
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -89,3 +96,17 @@ class ServiceProcess:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self._log_file.close()
+
+
+def serve_smollm2(directory: Path, **overrides: Any) -> ServiceProcess:
+    """A SmolLM2 model service on a free port, started as its own process (``citadel serve-model``)."""
+    port = free_port()
+    model = smollm2_model(port, **overrides)
+    config = write_config(
+        directory, {"gateway": {"port": free_port()}, "models": [model]}, name="service.yaml"
+    )
+    return ServiceProcess(
+        ["serve-model", SMOLLM2_NAME, "--config", str(config)],
+        f"http://127.0.0.1:{port}/health",
+        log=directory / f"model-service-{port}.log",
+    )

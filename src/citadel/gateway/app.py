@@ -7,55 +7,58 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry
 
 from citadel.config import CitadelSettings, load_settings
 from citadel.errors import install_error_handlers
+from citadel.gateway.breaker import Clock
 from citadel.gateway.directory import ModelDirectory
+from citadel.gateway.forwarding import Forwarder
 from citadel.gateway.health import HealthMonitor
+from citadel.gateway.log_format import configure_gateway_logging
 from citadel.gateway.metrics import GatewayMetrics
-from citadel.gateway.proxy import Proxy
+from citadel.gateway.multiprocess import multiprocess_dir
+from citadel.gateway.request_id import RequestIdMiddleware
 from citadel.gateway.routes import router
+from citadel.gateway.routing import Router
+from citadel.gateway.upstream import open_session
 
 logger = logging.getLogger(__name__)
 
 
-def _http_client(settings: CitadelSettings) -> httpx.AsyncClient:
-    gateway = settings.gateway
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(gateway.request_timeout_s, connect=gateway.connect_timeout_s),
-        limits=httpx.Limits(max_connections=gateway.max_connections, max_keepalive_connections=64),
-        # Model services are local or named in the config; a proxy from the environment must not intercept.
-        trust_env=False,
-    )
-
-
-def create_gateway_app(settings: CitadelSettings) -> FastAPI:
+def create_gateway_app(
+    settings: CitadelSettings,
+    *,
+    registry: CollectorRegistry | None = None,
+    clock: Clock = time.monotonic,
+) -> FastAPI:
     """The OpenAI-compatible gateway for the models in ``settings``.
+
+    ``registry`` receives the metrics (a fresh one by default); ``clock`` drives the circuit breakers, so
+    that tests can move time by hand.
 
     >>> app = create_gateway_app(load_settings("config/citadel.yaml"))  # doctest: +SKIP
     """
+    gateway = settings.gateway
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        metrics = GatewayMetrics(CollectorRegistry())
-        directory = ModelDirectory(settings.models)
-        async with _http_client(settings) as client:
+        metrics = GatewayMetrics(registry or CollectorRegistry(), multiprocess_dir=multiprocess_dir())
+        directory = ModelDirectory(settings.models, gateway, metrics, clock=clock)
+        async with open_session(gateway) as session:
             monitor = HealthMonitor(
-                directory,
-                client,
-                metrics,
-                interval_s=settings.gateway.health_interval_s,
-                timeout_s=settings.gateway.health_timeout_s,
+                directory, session, interval_s=gateway.health_interval_s, timeout_s=gateway.health_timeout_s
             )
-            await monitor.probe_all()  # know the models' state before the first request
+            await monitor.probe_all()  # know the replicas' state before the first request
             monitor.start()
             app.state.metrics = metrics
             app.state.directory = directory
-            app.state.proxy = Proxy(client, monitor, metrics)
+            app.state.routing = Router(directory, gateway.routes, metrics)
+            app.state.forwarder = Forwarder(
+                session, directory, monitor, metrics, max_attempts=gateway.max_attempts
+            )
             app.state.started_at = int(time.time())
             if not settings.auth.enabled:
                 logger.warning(
@@ -67,7 +70,7 @@ def create_gateway_app(settings: CitadelSettings) -> FastAPI:
                 await monitor.stop()
 
     app = FastAPI(title="Citadel LLM Server API Gateway", lifespan=lifespan)
-    cors = settings.gateway.cors
+    cors = gateway.cors
     app.add_middleware(
         CORSMiddleware,
         allow_origins=cors.allow_origins,
@@ -75,6 +78,7 @@ def create_gateway_app(settings: CitadelSettings) -> FastAPI:
         allow_headers=cors.allow_headers,
         allow_credentials=cors.allow_credentials,
     )
+    app.add_middleware(RequestIdMiddleware)  # outermost: error responses carry the id too
     install_error_handlers(app)
     app.include_router(router)
     return app
@@ -82,4 +86,6 @@ def create_gateway_app(settings: CitadelSettings) -> FastAPI:
 
 def gateway_app_from_environment() -> FastAPI:
     """Factory for uvicorn's worker processes: the config path comes from ``CITADEL_CONFIG``."""
-    return create_gateway_app(load_settings())
+    settings = load_settings()
+    configure_gateway_logging(settings.log_level, settings.gateway.log_format)
+    return create_gateway_app(settings)

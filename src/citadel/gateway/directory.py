@@ -1,53 +1,124 @@
-"""The models the gateway can route to, and what it currently knows of their health."""
+"""The models the gateway can route to: each a pool of replicas with a balancer, timeouts and fallbacks."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from citadel.config import ModelSettings
-from citadel.errors import ModelNotFound, ServiceUnavailable
+from citadel.config.sections import GatewaySettings, ModelSettings
+from citadel.errors import ModelNotFound
+from citadel.gateway.balancing import Balancer, make_balancer
+from citadel.gateway.breaker import Clock, make_breaker
+from citadel.gateway.metrics import GatewayMetrics
+from citadel.gateway.replicas import BreakerTransitions, HealthThresholds, Replica
 
 
-@dataclass(slots=True)
-class ModelRoute:
-    """One configured model and its upstream model service."""
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """A model's upstream timeouts, its own or the gateway's defaults."""
 
-    name: str
-    base_url: str
-    healthy: bool = False
-    last_checked: float | None = None
-    last_error: str | None = None
+    connect_s: float
+    first_byte_s: float
+    total_s: float
 
-    def mark(self, healthy: bool, error: str | None = None) -> bool:
-        """Record a health observation; returns whether the state changed."""
-        changed = healthy != self.healthy
-        self.healthy = healthy
-        self.last_error = None if healthy else error
-        self.last_checked = time.time()
-        return changed
+    @classmethod
+    def for_model(cls, gateway: GatewaySettings, model: ModelSettings) -> Timeouts:
+        own = model.timeouts
+        return cls(
+            connect_s=own.connect_s or gateway.connect_timeout_s,
+            first_byte_s=own.first_byte_s or gateway.first_byte_timeout_s,
+            total_s=own.total_s or gateway.request_timeout_s,
+        )
+
+
+class ModelPool:
+    """One configured model: its replicas and how to choose among them."""
+
+    def __init__(
+        self,
+        settings: ModelSettings,
+        replicas: list[Replica],
+        balancer: Balancer,
+        timeouts: Timeouts,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.replicas = replicas
+        self.balancer = balancer
+        self.timeouts = timeouts
+        self.fallbacks = settings.fallbacks
+        self.health_gauge = metrics.health.labels(settings.name)
+
+    @property
+    def healthy(self) -> bool:
+        return any(replica.healthy for replica in self.replicas)
+
+    @property
+    def outstanding(self) -> int:
+        return sum(replica.outstanding for replica in self.replicas)
+
+    def pick(self, exclude: Iterable[Replica] = ()) -> Replica | None:
+        """A replica that may take a call now (breaker permit taken), or None when none can."""
+        tried = set(map(id, exclude))
+        candidates = [r for r in self.replicas if r.available and id(r) not in tried]
+        while candidates:
+            replica = candidates[0] if len(candidates) == 1 else self.balancer.pick(candidates)
+            if replica.breaker.try_acquire():
+                return replica
+            candidates.remove(replica)
+        return None
+
+    def refresh_health_gauge(self) -> None:
+        self.health_gauge.set(1 if self.healthy else 0)
 
 
 class ModelDirectory:
-    """Name -> :class:`ModelRoute` for every model in the config, in config order."""
+    """Name -> :class:`ModelPool` for every model in the config, in config order."""
 
-    def __init__(self, models: list[ModelSettings]) -> None:
-        self._routes = {model.name: ModelRoute(model.name, model.base_url) for model in models}
-
-    def routes(self) -> list[ModelRoute]:
-        return list(self._routes.values())
-
-    def healthy(self) -> list[ModelRoute]:
-        return [route for route in self._routes.values() if route.healthy]
-
-    def resolve(self, name: str) -> ModelRoute:
-        """The route for ``name`` if it may take traffic now: 404 if unknown, 503 if unhealthy."""
-        route = self._routes.get(name)
-        if route is None:
-            raise ModelNotFound(f"The model `{name}` does not exist.", param="model")
-        if not route.healthy:
-            reason = f" ({route.last_error})" if route.last_error else ""
-            raise ServiceUnavailable(
-                f"The model `{name}` is currently unavailable{reason}.", code="model_unavailable"
+    def __init__(
+        self,
+        models: list[ModelSettings],
+        gateway: GatewaySettings,
+        metrics: GatewayMetrics,
+        *,
+        clock: Clock,
+    ) -> None:
+        thresholds = HealthThresholds(gateway.health_failure_threshold, gateway.health_recovery_threshold)
+        self._pools: dict[str, ModelPool] = {}
+        for model in models:
+            replicas = [
+                Replica(
+                    model.name,
+                    upstream.base_url,
+                    weight=upstream.weight,
+                    thresholds=thresholds,
+                    breaker=make_breaker(
+                        gateway.circuit_breaker,
+                        clock=clock,
+                        on_transition=BreakerTransitions(model.name, upstream.base_url, metrics),
+                    ),
+                    metrics=metrics,
+                )
+                for upstream in model.upstreams
+            ]
+            pool = ModelPool(
+                model, replicas, make_balancer(model.balancing), Timeouts.for_model(gateway, model), metrics
             )
-        return route
+            self._pools[model.name] = pool
+
+    def pools(self) -> list[ModelPool]:
+        return list(self._pools.values())
+
+    def healthy(self) -> list[ModelPool]:
+        return [pool for pool in self._pools.values() if pool.healthy]
+
+    def get(self, name: str) -> ModelPool | None:
+        return self._pools.get(name)
+
+    def resolve(self, name: str) -> ModelPool:
+        """The pool for ``name``; 404 if no such model is configured."""
+        pool = self._pools.get(name)
+        if pool is None:
+            raise ModelNotFound(f"The model `{name}` does not exist.", param="model")
+        return pool

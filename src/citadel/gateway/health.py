@@ -1,4 +1,9 @@
-"""The background health monitor: probes every model service's ``/health`` on an interval."""
+"""The background health monitor: probes every replica's ``/health`` on an interval.
+
+A replica's first observation decides its state at once; after that it takes ``health_failure_threshold``
+failures in a row (probes or refused connections) to mark it down and ``health_recovery_threshold`` good
+probes in a row to bring it back.
+"""
 
 from __future__ import annotations
 
@@ -6,69 +11,71 @@ import asyncio
 import contextlib
 import logging
 
-import httpx
+import aiohttp
 
-from citadel.gateway.directory import ModelDirectory, ModelRoute
-from citadel.gateway.metrics import GatewayMetrics
+from citadel.gateway.directory import ModelDirectory, ModelPool
+from citadel.gateway.replicas import Replica
 
 logger = logging.getLogger(__name__)
 
 
 class HealthMonitor:
-    """Keeps :class:`ModelDirectory` health current; started and stopped by the gateway's lifespan.
+    """Keeps every replica's health current; started and stopped by the gateway's lifespan.
 
-    A failed probe round never ends the loop: each error is logged with the model it concerns, and the
-    next round comes ``interval`` seconds later.
+    A failed probe round never ends the loop: each error is logged with the replica it concerns, and the
+    next round comes ``interval_s`` seconds later.
     """
 
     def __init__(
         self,
         directory: ModelDirectory,
-        client: httpx.AsyncClient,
-        metrics: GatewayMetrics,
+        session: aiohttp.ClientSession,
         *,
         interval_s: float,
         timeout_s: float,
     ) -> None:
         self._directory = directory
-        self._client = client
-        self._metrics = metrics
+        self._session = session
         self._interval = interval_s
-        self._timeout = timeout_s
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._task: asyncio.Task[None] | None = None
 
     async def probe_all(self) -> None:
-        await asyncio.gather(*(self._probe(route) for route in self._directory.routes()))
+        await asyncio.gather(
+            *(self._probe(pool, replica) for pool in self._directory.pools() for replica in pool.replicas)
+        )
 
-    async def _probe(self, route: ModelRoute) -> None:
+    async def _probe(self, pool: ModelPool, replica: Replica) -> None:
         try:
-            response = await self._client.get(f"{route.base_url}/health", timeout=self._timeout)
-        except httpx.HTTPError as exc:
-            self.observe(route, False, f"health probe failed: {type(exc).__name__}")
+            async with self._session.get(f"{replica.base_url}/health", timeout=self._timeout) as response:
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self.observe(pool, replica, False, f"health probe failed: {type(exc).__name__}")
             return
-        if response.status_code == 200:
-            self.observe(route, True)
+        if status == 200:
+            self.observe(pool, replica, True)
         else:
-            self.observe(route, False, f"health probe answered {response.status_code}")
+            self.observe(pool, replica, False, f"health probe answered {status}")
 
-    def observe(self, route: ModelRoute, healthy: bool, error: str | None = None) -> None:
-        """Record what a probe or a proxied request learnt about ``route``."""
-        if route.mark(healthy, error):
+    @staticmethod
+    def observe(pool: ModelPool, replica: Replica, healthy: bool, error: str | None = None) -> None:
+        """Record what a probe or a proxied request learnt about ``replica``."""
+        if replica.observe(healthy, error):
             log = logger.info if healthy else logger.warning
             log(
-                "model %s is now %s%s",
-                route.name,
+                "replica is now %s%s",
                 "healthy" if healthy else "unhealthy",
                 f": {error}" if error else "",
+                extra={"model": pool.name, "replica": replica.base_url},
             )
-        self._metrics.health.labels(route.name).set(1 if healthy else 0)
+        pool.refresh_health_gauge()
 
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
             try:
                 await self.probe_all()
-            except Exception:
+            except Exception:  # the loop outlives any one round; the next comes on schedule
                 logger.exception("health probe round failed; next round in %.0f s", self._interval)
 
     def start(self) -> None:

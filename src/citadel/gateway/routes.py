@@ -3,65 +3,69 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from citadel.gateway.directory import ModelDirectory
+from citadel.gateway.forwarding import Exchange, Forwarder
 from citadel.gateway.metrics import GatewayMetrics
-from citadel.gateway.proxy import Proxy, parse_request
+from citadel.gateway.request import parse_request
+from citadel.gateway.request_id import current_request_id
+from citadel.gateway.routing import Router
 
 router = APIRouter()
 
 
-def _directory(request: Request) -> ModelDirectory:
-    directory: ModelDirectory = request.app.state.directory
-    return directory
-
-
-def _proxy(request: Request) -> Proxy:
-    proxy: Proxy = request.app.state.proxy
-    return proxy
-
-
-DirectoryDep = Annotated[ModelDirectory, Depends(_directory)]
-ProxyDep = Annotated[Proxy, Depends(_proxy)]
-
-
-async def _forward(request: Request, endpoint: str, directory: ModelDirectory, proxy: Proxy) -> Response:
+async def _forward(request: Request, endpoint: str) -> Response:
+    # Services come straight from app.state: on the hot path, FastAPI's dependency solving costs more.
+    started = time.perf_counter()
+    state = request.app.state
     parsed = parse_request(await request.body())
-    return await proxy.forward(directory.resolve(parsed.model), endpoint, parsed)
+    routing: Router = state.routing
+    pool, headers = routing.resolve(parsed, request.headers)
+    exchange = Exchange(
+        endpoint=endpoint,
+        request=parsed,
+        requested=pool.name,
+        request_id=current_request_id.get() or "",
+        started=started,
+        headers=headers,
+    )
+    forwarder: Forwarder = state.forwarder
+    return await forwarder.forward(pool, exchange)
 
 
 @router.post("/v1/chat/completions")
-async def chat_completions(request: Request, directory: DirectoryDep, proxy: ProxyDep) -> Response:
-    return await _forward(request, "/v1/chat/completions", directory, proxy)
+async def chat_completions(request: Request) -> Response:
+    return await _forward(request, "/v1/chat/completions")
 
 
 @router.post("/v1/completions")
-async def completions(request: Request, directory: DirectoryDep, proxy: ProxyDep) -> Response:
-    return await _forward(request, "/v1/completions", directory, proxy)
+async def completions(request: Request) -> Response:
+    return await _forward(request, "/v1/completions")
 
 
 @router.get("/v1/models")
-async def list_models(request: Request, directory: DirectoryDep) -> dict[str, Any]:
-    """Healthy models only, in the blueprint's shape."""
+async def list_models(request: Request) -> dict[str, Any]:
+    """Healthy models (and virtual ones), in the blueprint's shape."""
     created: int = request.app.state.started_at
-    data = [
-        {"id": route.name, "object": "model", "created": created, "owned_by": "citadel-ai"}
-        for route in directory.healthy()
-    ]
+    directory: ModelDirectory = request.app.state.directory
+    routing: Router = request.app.state.routing
+    names = [pool.name for pool in directory.healthy()] + routing.available_virtual_models()
+    data = [{"id": name, "object": "model", "created": created, "owned_by": "citadel-ai"} for name in names]
     return {"object": "list", "data": data}
 
 
 @router.get("/health")
-async def health(directory: DirectoryDep) -> JSONResponse:
+async def health(request: Request) -> JSONResponse:
     """``healthy`` when every model is, ``degraded`` when some are, ``unhealthy`` (503) when none is."""
-    routes = directory.routes()
-    healthy = [route.name for route in routes if route.healthy]
-    unhealthy = [route.name for route in routes if not route.healthy]
+    directory: ModelDirectory = request.app.state.directory
+    pools = directory.pools()
+    healthy = [pool.name for pool in pools if pool.healthy]
+    unhealthy = [pool.name for pool in pools if not pool.healthy]
     if not unhealthy:
         status = "healthy"
     elif healthy:
@@ -69,13 +73,23 @@ async def health(directory: DirectoryDep) -> JSONResponse:
     else:
         status = "unhealthy"
     models = {
-        route.name: {
-            "status": "healthy" if route.healthy else "unhealthy",
-            "url": route.base_url,
-            "last_checked": route.last_checked,
-            "error": route.last_error,
+        pool.name: {
+            "status": "healthy" if pool.healthy else "unhealthy",
+            "url": pool.replicas[0].base_url,
+            "last_checked": max((r.last_checked or 0.0 for r in pool.replicas), default=None) or None,
+            "error": next((r.last_error for r in pool.replicas if r.last_error), None),
+            "replicas": [
+                {
+                    "url": replica.base_url,
+                    "status": "healthy" if replica.healthy else "unhealthy",
+                    "breaker": replica.breaker.state.name.lower(),
+                    "outstanding": replica.outstanding,
+                    "error": replica.last_error,
+                }
+                for replica in pool.replicas
+            ],
         }
-        for route in routes
+        for pool in pools
     }
     body = {
         "status": status,
@@ -90,7 +104,7 @@ async def health(directory: DirectoryDep) -> JSONResponse:
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
     gateway_metrics: GatewayMetrics = request.app.state.metrics
-    return Response(generate_latest(gateway_metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(gateway_metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/")

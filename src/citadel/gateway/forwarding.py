@@ -1,0 +1,256 @@
+"""Sending one request to a model: another replica after a failure, then the model's fallbacks.
+
+An attempt that fails before a byte went to the client (refused connection, 5xx, connection dropped before
+the answer or the stream's first event) is retried on a replica not tried yet, up to ``max_attempts`` per
+model; when a model has none left, its ``fallbacks`` are tried in order. A timeout after connecting is not
+retried: the model was working on it and another try would double the cost.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import aiohttp
+from starlette.responses import Response
+
+from citadel.errors import ServiceUnavailable
+from citadel.gateway.directory import ModelDirectory, ModelPool
+from citadel.gateway.health import HealthMonitor
+from citadel.gateway.metrics import GatewayMetrics
+from citadel.gateway.replicas import Replica
+from citadel.gateway.request import ParsedRequest
+from citadel.gateway.streaming import RelayResponse, StreamOutcome
+from citadel.gateway.upstream import AttemptFailed, FailureKind, classify, client_timeout
+from citadel.gateway.usage import StreamTail, usage_counts
+
+logger = logging.getLogger(__name__)
+
+# Response headers of the upstream that the client should see; hop-by-hop ones are the server's business.
+_PASSED_HEADERS = ("content-type", "cache-control", "retry-after", "content-encoding")
+MODEL_HEADER = "x-citadel-model"
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One client request on its way through the gateway."""
+
+    endpoint: str
+    request: ParsedRequest
+    requested: str  # the model name the metrics of a failed request are counted under
+    request_id: str
+    started: float  # time.perf_counter() when the gateway got the request
+    headers: dict[str, str]  # extra response headers (e.g. the routing rule)
+    upstream_s: float = 0.0  # time spent waiting on upstreams, to tell the gateway's own share
+
+
+class _StatusFailure(AttemptFailed):
+    """A replica answered 5xx; if no other can answer, the client gets this answer as it was."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(FailureKind.STATUS, f"answered {response.status_code}")
+        self.response = response
+
+
+class Forwarder:
+    """Runs the attempts for each request through one pooled client, keeping health and metrics current."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        directory: ModelDirectory,
+        monitor: HealthMonitor,
+        metrics: GatewayMetrics,
+        *,
+        max_attempts: int,
+    ) -> None:
+        self._session = session
+        self._directory = directory
+        self._monitor = monitor
+        self._metrics = metrics
+        self._max_attempts = max_attempts
+        self._timeouts = {pool.name: client_timeout(pool.timeouts) for pool in directory.pools()}
+
+    async def forward(self, pool: ModelPool, exchange: Exchange) -> Response:
+        """The first good answer from ``pool`` or its fallbacks; a typed error if none could give one."""
+        active = self._metrics.active.labels(exchange.requested)
+        active.inc()
+        try:
+            return await self._forward(pool, exchange)
+        except BaseException:
+            active.dec()
+            self._count(exchange.requested, exchange, "error")
+            raise
+
+    async def _forward(self, pool: ModelPool, exchange: Exchange) -> Response:
+        chain = [pool, *(self._directory.resolve(name) for name in pool.fallbacks)]
+        last: AttemptFailed | None = None
+        for position, target in enumerate(chain):
+            body = exchange.request.for_model(target.name)
+            tried: list[Replica] = []
+            while len(tried) < self._max_attempts:
+                replica = target.pick(tried)
+                if replica is None:
+                    break
+                if last is not None:
+                    self._metrics.retries.labels(pool.name, last.kind.value).inc()
+                tried.append(replica)
+                try:
+                    response = await self._attempt(target, replica, body, exchange)
+                except AttemptFailed as failure:
+                    logger.warning(
+                        "attempt failed: %s",
+                        failure.detail,
+                        extra={"model": target.name, "replica": replica.base_url},
+                    )
+                    last = failure
+                    if not failure.retryable:
+                        raise failure.client_error(target.name) from failure
+                    continue
+                if position:
+                    self._metrics.fallbacks.labels(pool.name, target.name).inc()
+                return response
+        if last is None:
+            raise ServiceUnavailable(
+                f"The model `{pool.name}` is currently unavailable (no healthy replica).",
+                code="model_unavailable",
+            )
+        if isinstance(last, _StatusFailure):
+            self._metrics.active.labels(exchange.requested).dec()
+            self._count(exchange.requested, exchange, "error")
+            return last.response
+        raise last.client_error(pool.name)
+
+    async def _attempt(self, pool: ModelPool, replica: Replica, body: bytes, exchange: Exchange) -> Response:
+        replica.begin()
+        handed_over = False  # a stream's relay takes over the bookkeeping when it starts
+        succeeded: bool | None = None  # None: ended without a verdict (cancelled)
+        sent = time.perf_counter()
+        try:
+            headers = {
+                "content-type": "application/json",
+                "accept": "application/json, text/event-stream",
+                "x-request-id": exchange.request_id,
+            }
+            try:
+                upstream = await self._session.post(
+                    replica.base_url + exchange.endpoint,
+                    data=body,
+                    headers=headers,
+                    timeout=self._timeouts[pool.name],
+                )
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                succeeded = False
+                failure = classify(exc)
+                if failure.kind is FailureKind.CONNECT:
+                    self._monitor.observe(pool, replica, False, failure.detail)
+                raise failure from exc
+            replica.record_first_byte(time.perf_counter() - sent)
+            if exchange.request.stream and upstream.status == 200:
+                try:
+                    response = await self._open_stream(pool, replica, upstream, exchange, sent)
+                except AttemptFailed:
+                    succeeded = False
+                    raise
+                handed_over = True
+                return response
+            try:
+                content = await upstream.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                succeeded = False
+                raise classify(exc) from exc
+            finally:
+                upstream.release()
+            exchange.upstream_s += time.perf_counter() - sent
+            response = Response(content, upstream.status, _passed_headers(upstream, pool, exchange))
+            if upstream.status >= 500:
+                succeeded = False
+                raise _StatusFailure(response)
+            succeeded = True
+            replica.note_success()
+            self._finish(
+                pool, exchange, "success" if upstream.status < 400 else "error", usage_counts(content)
+            )
+            return response
+        finally:
+            if not handed_over:
+                replica.end()
+                _verdict(replica, succeeded)
+
+    async def _open_stream(
+        self,
+        pool: ModelPool,
+        replica: Replica,
+        upstream: aiohttp.ClientResponse,
+        exchange: Exchange,
+        sent: float,
+    ) -> Response:
+        """Wait for the stream's first event (so a replica that dies before it can still be retried)."""
+        try:
+            first = await upstream.content.readany()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            upstream.close()
+            raise classify(exc) from exc
+        if not first:
+            upstream.close()
+            raise AttemptFailed(FailureKind.DISCONNECTED, "the stream ended before its first event")
+        now = time.perf_counter()
+        exchange.upstream_s += now - sent
+        self._metrics.ttft.labels(pool.name).observe(now - exchange.started)
+        self._metrics.overhead.labels(pool.name).observe(
+            max(0.0, now - exchange.started - exchange.upstream_s)
+        )
+
+        def finish(outcome: StreamOutcome, tail: StreamTail) -> None:
+            replica.end()
+            if outcome is StreamOutcome.SUCCESS:
+                replica.note_success()
+            _verdict(replica, {StreamOutcome.SUCCESS: True, StreamOutcome.FAILED: False}.get(outcome))
+            status = "success" if outcome is StreamOutcome.SUCCESS else "error"
+            self._finish(pool, exchange, status, tail.usage(), overhead=False)
+            if outcome is StreamOutcome.FAILED:
+                logger.warning(
+                    "stream broke off mid-way", extra={"model": pool.name, "replica": replica.base_url}
+                )
+
+        return RelayResponse(upstream, first, _passed_headers(upstream, pool, exchange), finish)
+
+    def _finish(
+        self,
+        pool: ModelPool,
+        exchange: Exchange,
+        status: str,
+        usage: dict[str, int],
+        *,
+        overhead: bool = True,
+    ) -> None:
+        self._metrics.active.labels(exchange.requested).dec()
+        elapsed = self._count(pool.name, exchange, status)
+        if overhead:
+            self._metrics.overhead.labels(pool.name).observe(max(0.0, elapsed - exchange.upstream_s))
+        for kind, count in usage.items():
+            if count > 0:
+                self._metrics.tokens.labels(pool.name, kind).inc(count)
+
+    def _count(self, model: str, exchange: Exchange, status: str) -> float:
+        elapsed = time.perf_counter() - exchange.started
+        self._metrics.requests.labels(model, exchange.endpoint, status).inc()
+        self._metrics.duration.labels(model, exchange.endpoint).observe(elapsed)
+        return elapsed
+
+
+def _verdict(replica: Replica, succeeded: bool | None) -> None:
+    if succeeded is None:
+        replica.breaker.abandoned()
+    elif succeeded:
+        replica.breaker.succeeded()
+    else:
+        replica.breaker.failed()
+
+
+def _passed_headers(upstream: aiohttp.ClientResponse, pool: ModelPool, exchange: Exchange) -> dict[str, str]:
+    headers = {name: upstream.headers[name] for name in _PASSED_HEADERS if name in upstream.headers}
+    headers[MODEL_HEADER] = pool.name
+    headers.update(exchange.headers)
+    return headers

@@ -1,0 +1,60 @@
+"""The client's request, parsed once and only as far as routing needs; the model service checks the rest."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from citadel.errors import InvalidRequest
+
+_CHARS_PER_TOKEN = 4  # a rough estimate for routing rules; the model service counts exactly
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRequest:
+    """``raw`` is forwarded unchanged unless another model answers (see :meth:`for_model`)."""
+
+    raw: bytes
+    body: dict[str, Any]
+    model: str
+    stream: bool
+
+    def for_model(self, name: str) -> bytes:
+        """The body to send to model ``name``: unchanged if it is the one asked for, else renamed."""
+        if name == self.model:
+            return self.raw
+        return json.dumps({**self.body, "model": name}).encode()
+
+    def estimated_prompt_tokens(self) -> int:
+        """The prompt's length in tokens, estimated from its characters (for routing rules only)."""
+        prompt = self.body.get("prompt")
+        if isinstance(prompt, str):
+            return len(prompt) // _CHARS_PER_TOKEN
+        chars = 0
+        messages = self.body.get("messages")
+        for message in messages if isinstance(messages, list) else ():
+            content = message.get("content") if isinstance(message, dict) else None
+            if isinstance(content, str):
+                chars += len(content)
+            elif isinstance(content, list):
+                chars += sum(len(part.get("text", "")) for part in content if isinstance(part, dict))
+        return chars // _CHARS_PER_TOKEN
+
+    def max_tokens(self) -> int:
+        value = self.body.get("max_completion_tokens", self.body.get("max_tokens"))
+        return value if isinstance(value, int) and value > 0 else 0
+
+
+def parse_request(raw: bytes) -> ParsedRequest:
+    """Validate just what routing needs: a JSON object with a ``model`` string."""
+    try:
+        body: Any = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("`model` is required and must be a string.", param="model")
+    return ParsedRequest(raw=raw, body=body, model=model, stream=body.get("stream") is True)

@@ -1,0 +1,89 @@
+"""Relaying an upstream's SSE stream to the client; a broken one ends with an error event, not a hang."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+from collections.abc import Callable
+
+import aiohttp
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from citadel.errors import error_body
+from citadel.gateway.usage import StreamTail
+
+
+class StreamOutcome(enum.Enum):
+    SUCCESS = "success"  # the upstream ended its stream
+    FAILED = "failed"  # the upstream broke off; the client got an error event
+    ABANDONED = "abandoned"  # the client went away first
+
+
+def error_event(message: str) -> bytes:
+    """An SSE event in OpenAI's error shape; the openai SDK raises ``APIError`` when it reads one."""
+    body = error_body(message, "server_error", code="upstream_failed")
+    return b"data: " + json.dumps(body).encode() + b"\n\n"
+
+
+class RelayResponse(Response):
+    """Sends ``first`` and then the rest of ``upstream``'s body as it arrives.
+
+    ``on_finish`` is called exactly once with how the stream ended and its tail (for the usage chunk),
+    whatever happens: the upstream breaking, the client leaving, or the response never being sent.
+    """
+
+    def __init__(
+        self,
+        upstream: aiohttp.ClientResponse,
+        first: bytes,
+        headers: dict[str, str],
+        on_finish: Callable[[StreamOutcome, StreamTail], None],
+    ) -> None:
+        super().__init__(status_code=upstream.status, headers=headers)
+        self._upstream = upstream
+        self._first = first
+        self._on_finish = on_finish
+        self._tail = StreamTail()
+        self._outcome = StreamOutcome.ABANDONED
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pump = asyncio.create_task(self._pump(send), name="citadel-stream-pump")
+        watch = asyncio.create_task(_until_disconnect(receive), name="citadel-stream-watch")
+        try:
+            await asyncio.wait((pump, watch), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (pump, watch):
+                task.cancel()
+            await asyncio.gather(pump, watch, return_exceptions=True)
+            if self._outcome is StreamOutcome.SUCCESS:
+                self._upstream.release()
+            else:  # never hand a half-read connection back to the pool
+                self._upstream.close()
+            self._on_finish(self._outcome, self._tail)
+        error = pump.exception() if pump.done() and not pump.cancelled() else None
+        if error is not None:
+            raise error
+
+    async def _pump(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        self._tail.add(self._first)
+        await send({"type": "http.response.body", "body": self._first, "more_body": True})
+        try:
+            async for chunk in self._upstream.content.iter_any():
+                self._tail.add(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            self._outcome = StreamOutcome.FAILED
+            reason = "timed out" if isinstance(exc, TimeoutError) else f"broke off ({type(exc).__name__})"
+            message = f"The model's stream {reason}; the answer is incomplete."
+            await send({"type": "http.response.body", "body": error_event(message), "more_body": False})
+            return
+        self._outcome = StreamOutcome.SUCCESS
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

@@ -1,0 +1,36 @@
+"""Token counts from an upstream answer, read without parsing the whole JSON (the hot path's cheapest way)."""
+
+from __future__ import annotations
+
+import re
+
+_TOKENS = re.compile(rb'"(prompt|completion)_tokens"\s*:\s*(\d+)')
+_TAIL_BYTES = 4096  # enough to hold the final usage chunk of an SSE stream
+
+
+def usage_counts(content: bytes) -> dict[str, int]:
+    """``{"prompt": n, "completion": m}`` from the ``usage`` object in ``content`` (a body or an SSE tail).
+
+    >>> usage_counts(b'{"id": "x", "usage": {"prompt_tokens": 7, "completion_tokens": 3}}')
+    {'prompt': 7, 'completion': 3}
+    """
+    start = content.rfind(b'"usage"')
+    if start < 0:
+        return {}
+    counts: dict[str, int] = {}
+    for kind, number in _TOKENS.findall(content, start):
+        counts.setdefault(kind.decode(), int(number))
+    return counts
+
+
+class StreamTail:
+    """The last few kilobytes of a stream, where its usage chunk is."""
+
+    def __init__(self) -> None:
+        self._tail = b""
+
+    def add(self, chunk: bytes) -> None:
+        self._tail = (self._tail + chunk)[-_TAIL_BYTES:]
+
+    def usage(self) -> dict[str, int]:
+        return usage_counts(self._tail)

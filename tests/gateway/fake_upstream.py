@@ -1,0 +1,81 @@
+"""A scriptable OpenAI-compatible upstream on a loopback port, for failures a model service won't make."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from tests.helpers import free_port
+
+COMPLETION = {
+    "id": "cmpl-fake",
+    "object": "chat.completion",
+    "model": "fake",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+}
+
+
+@dataclass
+class Script:
+    """What the upstream does; tests change it between requests."""
+
+    status: int = 200  # for non-streaming answers
+    cut_stream_after: int | None = None  # events sent before the connection is dropped
+    seen_request_ids: list[str] = field(default_factory=list)
+    seen_models: list[str] = field(default_factory=list)
+    calls: int = 0
+
+
+def _app(script: Script) -> web.Application:
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        script.calls += 1
+        script.seen_request_ids.append(request.headers.get("x-request-id", ""))
+        body = await request.json()
+        script.seen_models.append(body["model"])
+        if not body.get("stream"):
+            if script.status != 200:
+                return web.json_response(
+                    {"error": {"message": "boom", "type": "server_error"}}, status=script.status
+                )
+            return web.json_response(COMPLETION)
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        for index in range(5):
+            if script.cut_stream_after is not None and index == script.cut_stream_after:
+                assert request.transport is not None
+                request.transport.abort()  # a crash mid-stream: no terminating chunk
+                return response
+            delta = {"choices": [{"index": 0, "delta": {"content": f"t{index}"}}]}
+            await response.write(b"data: " + json.dumps(delta).encode() + b"\n\n")
+            await asyncio.sleep(0)
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/health", health)
+    app.router.add_post("/v1/chat/completions", chat)
+    return app
+
+
+@asynccontextmanager
+async def fake_upstream(script: Script) -> AsyncIterator[str]:
+    """Serve ``script`` on 127.0.0.1; yields the base URL."""
+    runner = web.AppRunner(_app(script), access_log=None)
+    await runner.setup()
+    port = free_port()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
