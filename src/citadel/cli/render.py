@@ -8,6 +8,7 @@ import click
 
 from citadel.cli.options import config_option, load_or_exit
 from citadel.ops.assets import RenderedFiles, write_files
+from citadel.ops.grafana import render_grafana
 from citadel.ops.prometheus import DEFAULT_ALERTMANAGER, render_prometheus
 from citadel.ops.systemd import SystemdLayout, default_executable, render_systemd
 
@@ -83,3 +84,11 @@ def systemd(
 def prometheus(config_path: Path, out_dir: Path, alertmanager: str) -> None:
     """prometheus.yml (gateway and model services), recording and alert rules, alertmanager.yml."""
     _write(render_prometheus(load_or_exit(config_path), alertmanager), out_dir)
+
+
+@render.command("grafana")
+@config_option
+@_out_option
+def grafana(config_path: Path, out_dir: Path) -> None:
+    """The operations and usage dashboards (JSON) and Grafana provisioning for them."""
+    _write(render_grafana(load_or_exit(config_path)), out_dir)
