@@ -19,28 +19,39 @@ from citadel.logs import configure_logging
 @config_option
 def gateway(config_path: Path) -> None:
     """Run the OpenAI-compatible gateway in the foreground."""
+    from citadel.gateway.log_format import configure_gateway_logging
+    from citadel.gateway.multiprocess import shared_metrics_dir
+
     settings = load_or_exit(config_path)
-    configure_logging(settings.log_level, "gateway")
     options = settings.gateway
+    configure_gateway_logging(settings.log_level, options.log_format)
     if options.workers == 1:
         from citadel.gateway.app import create_gateway_app
 
         app = create_gateway_app(settings)
         uvicorn.run(
-            app, host=options.host, port=options.port, log_level=settings.log_level.lower(), access_log=False
+            app,
+            host=options.host,
+            port=options.port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            log_config=None,  # keep the gateway's log format for uvicorn's lines too
         )
         return
-    # Several workers: each imports the app through the factory, which reads the same config path.
+    # Several workers: each imports the app through the factory, which reads the same config path, and
+    # writes its metrics to one shared directory so that /metrics on any worker counts them all.
     os.environ[CONFIG_ENV_VAR] = str(config_path.resolve())
-    uvicorn.run(
-        "citadel.gateway.app:gateway_app_from_environment",
-        factory=True,
-        host=options.host,
-        port=options.port,
-        workers=options.workers,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-    )
+    with shared_metrics_dir():
+        uvicorn.run(
+            "citadel.gateway.app:gateway_app_from_environment",
+            factory=True,
+            host=options.host,
+            port=options.port,
+            workers=options.workers,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            log_config=None,
+        )
 
 
 @click.command("serve-model")

@@ -57,7 +57,12 @@ def create_gateway_app(
             app.state.directory = directory
             app.state.routing = Router(directory, gateway.routes, metrics)
             app.state.forwarder = Forwarder(
-                session, directory, monitor, metrics, max_attempts=gateway.max_attempts
+                session,
+                directory,
+                monitor,
+                metrics,
+                max_attempts=gateway.max_attempts,
+                access_log=gateway.access_log,
             )
             app.state.started_at = int(time.time())
             if not settings.auth.enabled:

@@ -64,12 +64,14 @@ class Forwarder:
         metrics: GatewayMetrics,
         *,
         max_attempts: int,
+        access_log: bool = False,
     ) -> None:
         self._session = session
         self._directory = directory
         self._monitor = monitor
         self._metrics = metrics
         self._max_attempts = max_attempts
+        self._access_log = access_log
         self._timeouts = {pool.name: client_timeout(pool.timeouts) for pool in directory.pools()}
 
     async def forward(self, pool: ModelPool, exchange: Exchange) -> Response:
@@ -237,6 +239,16 @@ class Forwarder:
         elapsed = time.perf_counter() - exchange.started
         self._metrics.requests.labels(model, exchange.endpoint, status).inc()
         self._metrics.duration.labels(model, exchange.endpoint).observe(elapsed)
+        if self._access_log:
+            logger.info(
+                "request done",
+                extra={
+                    "model": model,
+                    "endpoint": exchange.endpoint,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 3),
+                },
+            )
         return elapsed
 
 

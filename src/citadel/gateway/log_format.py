@@ -11,7 +11,11 @@ from typing import Any
 from citadel.gateway.request_id import current_request_id
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged as a field.
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's ANSI-coloured copy of the message
+}
 
 
 class JsonFormatter(logging.Formatter):
