@@ -15,8 +15,10 @@ from tests.ops.tools import tool
 
 
 class PrometheusServer:
-    def __init__(self, config: Path, data_dir: Path, *, timeout_s: float = 60.0) -> None:
-        self.port = free_port()
+    def __init__(
+        self, config: Path, data_dir: Path, *, port: int | None = None, timeout_s: float = 60.0
+    ) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = data_dir.parent / "prometheus.log"
         self._log_file = self.log.open("wb")

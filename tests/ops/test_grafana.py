@@ -5,24 +5,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-import openai
 import pytest
 import yaml
 
-from citadel.config import CitadelSettings, load_settings
-from citadel.ops.assets import write_files
+from citadel.config import CitadelSettings
 from citadel.ops.grafana import render_grafana
-from citadel.ops.prometheus import render_prometheus
-from tests.helpers import SMOLLM2_NAME, ServiceProcess, free_port, smollm2_model, write_config
-from tests.ops.prometheus_server import PrometheusServer
+from tests.helpers import SMOLLM2_NAME, smollm2_model
+from tests.ops.stack import DASHBOARDS, OpsStack
 
-DASHBOARDS = ("dashboards/citadel-operations.json", "dashboards/citadel-usage.json")
 PANEL_TYPES = {"timeseries", "stat", "table"}
 
 # Metrics a panel reads that the running stack does not export yet (or has no series for until an event).
@@ -117,89 +111,20 @@ def test_targets_and_prometheus_address_come_from_the_config() -> None:
     assert datasources[0]["url"] == "http://127.0.0.1:9555"
 
 
-class ScrapedStack:
-    """``citadel up`` on free ports, traffic through the gateway, and Prometheus scraping it every second."""
-
-    def __init__(self, directory: Path) -> None:
-        gateway_port = free_port()
-        config = write_config(
-            directory,
-            {
-                "gateway": {"port": gateway_port, "health_interval_s": 1},
-                "models": [smollm2_model(free_port())],
-                "metrics": {"scrape_interval_s": 1},
-            },
-        )
-        self.gateway_url = f"http://127.0.0.1:{gateway_port}"
-        self.stack = ServiceProcess(
-            ["up", "--config", str(config)], f"{self.gateway_url}/health", log=directory / "citadel-up.log"
-        )
-        settings = load_settings(config)
-        self.dashboards = {name: json.loads(render_grafana(settings)[name]) for name in DASHBOARDS}
-        write_files(render_prometheus(settings), directory / "prometheus")
-        try:
-            self.prometheus = PrometheusServer(
-                directory / "prometheus" / "prometheus.yml", directory / "tsdb"
-            )
-        except Exception:
-            self.stack.stop()
-            raise
-
-    def send_traffic(self) -> None:
-        client = openai.OpenAI(base_url=f"{self.gateway_url}/v1", api_key="unused", max_retries=0, timeout=60)
-        client.chat.completions.create(
-            model=SMOLLM2_NAME, messages=[{"role": "user", "content": "Name a colour."}], max_tokens=8
-        )
-        stream = client.chat.completions.create(
-            model=SMOLLM2_NAME,
-            messages=[{"role": "user", "content": "Name a fruit."}],
-            max_tokens=8,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        for _chunk in stream:  # the dashboards need the request counted, not its text
-            pass
-        client.completions.create(model=SMOLLM2_NAME, prompt="One, two,", max_tokens=8)
-        # Longer than the model's context: the model service answers 400, an error for the dashboards.
-        too_long = httpx.post(
-            f"{self.gateway_url}/v1/completions",
-            json={"model": SMOLLM2_NAME, "prompt": "word " * 1000, "max_tokens": 8},
-            timeout=60,
-        )
-        assert too_long.status_code == 400
-
-    def stop(self) -> None:
-        self.prometheus.stop()
-        self.stack.stop()
-
-
 @pytest.fixture(scope="module")
-def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScrapedStack]:
-    running = ScrapedStack(tmp_path_factory.mktemp("scraped-stack"))
-    try:
-        prometheus = running.prometheus
-        prometheus.wait_for(
-            lambda: len(prometheus.query('up{job=~"citadel-.*"} == 1')) == 2, 60, "both targets up"
-        )
-        running.send_traffic()
-        # Four requests counted by the gateway, and seen by at least two later scrapes (rates need two).
-        prometheus.wait_for(
-            lambda: bool(
-                prometheus.query(
-                    "sum(llm_requests_total) >= 4 and sum(count_over_time(llm_requests_total[1m])) > 2"
-                )
-            ),
-            60,
-            "the traffic scraped",
-        )
-        prometheus.wait_for(
-            lambda: bool(prometheus.query("sum(count_over_time(llm_requests_total[1m])) >= 6")),
-            30,
-            "more scrapes",
-        )
-        yield running
-    finally:
-        running.stop()
+def scraped(ops_stack: OpsStack) -> OpsStack:
+    """The stack after some traffic that Prometheus has scraped a few times (rates need two samples)."""
+    prometheus = ops_stack.prometheus
+    ops_stack.send_traffic()
+    prometheus.wait_for(
+        lambda: bool(prometheus.query("sum(llm_requests_total) >= 4")), 60, "the traffic scraped"
+    )
+    prometheus.wait_for(
+        lambda: bool(prometheus.query("sum(count_over_time(llm_requests_total[1m])) >= 6")),
+        30,
+        "more scrapes",
+    )
+    return ops_stack
 
 
 def _as_query(expr: str) -> str:
@@ -211,7 +136,7 @@ def _as_query(expr: str) -> str:
 @pytest.mark.parametrize(
     "query", _panel_queries(), ids=lambda q: f"{Path(q.dashboard).stem}:{q.title}:{q.target}"
 )
-def test_panel_query_returns_data_from_prometheus(scraped: ScrapedStack, query: PanelQuery) -> None:
+def test_panel_query_returns_data_from_prometheus(scraped: OpsStack, query: PanelQuery) -> None:
     expr = query.expr(scraped.dashboards)
     missing = sorted(
         name

@@ -5,7 +5,10 @@ from __future__ import annotations
 import click
 
 from citadel import __version__
+from citadel.cli.backup import backup
 from citadel.cli.check import check, config
+from citadel.cli.diagnostics import doctor, verify
+from citadel.cli.health import health
 from citadel.cli.render import render
 from citadel.cli.serve import gateway, serve_model
 from citadel.cli.up import up
@@ -23,6 +26,10 @@ cli.add_command(serve_model)
 cli.add_command(check)
 cli.add_command(config)
 cli.add_command(render)
+cli.add_command(health)
+cli.add_command(doctor)
+cli.add_command(verify)
+cli.add_command(backup)
 
 
 def main() -> None:

@@ -1,0 +1,83 @@
+"""The running deployment the ops command and dashboard tests share: ``citadel up`` (SmolLM2 behind the
+gateway) on free loopback ports, and a real Prometheus scraping it every second."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+
+from citadel.config import CitadelSettings, load_settings
+from citadel.ops.assets import write_files
+from citadel.ops.grafana import render_grafana
+from citadel.ops.prometheus import render_prometheus
+from tests.helpers import SMOLLM2_NAME, ServiceProcess, free_port, smollm2_model, write_config
+from tests.ops.prometheus_server import PrometheusServer
+
+DASHBOARDS = ("dashboards/citadel-operations.json", "dashboards/citadel-usage.json")
+
+
+class OpsStack:
+    def __init__(self, directory: Path) -> None:
+        gateway_port, prometheus_port = free_port(), free_port()
+        self.directory = directory
+        self.config = write_config(
+            directory,
+            {
+                "gateway": {"port": gateway_port, "health_interval_s": 1},
+                "models": [smollm2_model(free_port())],
+                "database": {"url": f"sqlite+aiosqlite:///{directory / 'citadel.db'}"},
+                "metrics": {"scrape_interval_s": 1, "prometheus_url": f"http://127.0.0.1:{prometheus_port}"},
+            },
+        )
+        self.settings: CitadelSettings = load_settings(self.config)
+        self.gateway_url = f"http://127.0.0.1:{gateway_port}"
+        self.log = directory / "citadel-up.log"
+        self.stack = ServiceProcess(
+            ["up", "--config", str(self.config)], f"{self.gateway_url}/health", log=self.log
+        )
+        self.dashboards: dict[str, dict[str, Any]] = {
+            name: json.loads(render_grafana(self.settings)[name]) for name in DASHBOARDS
+        }
+        write_files(render_prometheus(self.settings), directory / "prometheus")
+        try:
+            self.prometheus = PrometheusServer(
+                directory / "prometheus" / "prometheus.yml", directory / "tsdb", port=prometheus_port
+            )
+            self.prometheus.wait_for(
+                lambda: len(self.prometheus.query('up{job=~"citadel-.*"} == 1')) == 2, 60, "both targets up"
+            )
+        except BaseException:
+            self.stack.stop()
+            raise
+
+    def send_traffic(self) -> None:
+        """Four requests through the gateway: chat, streamed chat, completion, and one the model refuses."""
+        client = openai.OpenAI(base_url=f"{self.gateway_url}/v1", api_key="unused", max_retries=0, timeout=60)
+        client.chat.completions.create(
+            model=SMOLLM2_NAME, messages=[{"role": "user", "content": "Name a colour."}], max_tokens=8
+        )
+        stream = client.chat.completions.create(
+            model=SMOLLM2_NAME,
+            messages=[{"role": "user", "content": "Name a fruit."}],
+            max_tokens=8,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        for _chunk in stream:  # the dashboards need the request counted, not its text
+            pass
+        client.completions.create(model=SMOLLM2_NAME, prompt="One, two,", max_tokens=8)
+        # Longer than the model's context: the model service answers 400, an error for the dashboards.
+        too_long = httpx.post(
+            f"{self.gateway_url}/v1/completions",
+            json={"model": SMOLLM2_NAME, "prompt": "word " * 1000, "max_tokens": 8},
+            timeout=60,
+        )
+        assert too_long.status_code == 400
+
+    def stop(self) -> None:
+        self.prometheus.stop()
+        self.stack.stop()
