@@ -37,7 +37,8 @@ def test_vllm_command_carries_the_blueprint_flags() -> None:
     assert flags["--max-model-len"] == "32768"
     assert flags["--max-num-batched-tokens"] == "8192"
     assert flags["--max-num-seqs"] == "256"
-    assert argv[-1] == "--enable-chunked-prefill"
+    assert "--enable-chunked-prefill" in argv
+    assert "--enable-prefix-caching" in argv
 
 
 def test_package_source_resolves_without_importing_the_package() -> None:

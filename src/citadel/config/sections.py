@@ -124,6 +124,7 @@ class EngineLimits(Section):
     max_num_seqs: int = Field(default=8, ge=1)
     max_num_batched_tokens: int = Field(default=512, ge=16)
     enable_chunked_prefill: bool = True
+    enable_prefix_caching: bool = Field(default=True, description="Reuse computed prompt prefixes.")
     max_waiting: int = Field(default=128, ge=0, description="Queued requests beyond this get 503.")
     tensor_parallel_size: int = Field(default=1, ge=1)
     pipeline_parallel_size: int = Field(default=1, ge=1)

@@ -25,6 +25,7 @@ def vllm_command(model: ModelSettings) -> list[str]:
     ]  # fmt: skip
     if limits.enable_chunked_prefill:
         argv.append("--enable-chunked-prefill")
+    argv.append("--enable-prefix-caching" if limits.enable_prefix_caching else "--no-enable-prefix-caching")
     # The blueprint also passes --disable-log-stats; it is left out on purpose: it turns off the engine
     # statistics behind vLLM's Prometheus metrics, which Citadel's dashboards and alerts read.
     return argv

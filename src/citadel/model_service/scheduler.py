@@ -38,7 +38,8 @@ class Scheduler:
         self._model = model
         self._limits = limits
         self._metrics = metrics
-        n_slots = limits.max_num_seqs + PREFIX_CACHE_SLOTS
+        cache_slots = PREFIX_CACHE_SLOTS if limits.enable_prefix_caching else 0
+        n_slots = limits.max_num_seqs + cache_slots
         self._engine = BatchEngine(model, limits, threads, n_slots)
         self._prefix_cache = PrefixCache(
             self._engine, list(range(limits.max_num_seqs, n_slots)), PREFIX_MIN_TOKENS
@@ -126,8 +127,10 @@ class Scheduler:
             request, slot, sampler, Generation(request.params.stop, request.params.max_tokens)
         )
         running = [(other.slot, other.kv_tokens) for other in self._running]
-        match = self._prefix_cache.best_match(request.prompt, running)
-        self._metrics.prefix_cache_queries.inc(len(request.prompt))
+        match = None
+        if self._limits.enable_prefix_caching:
+            match = self._prefix_cache.best_match(request.prompt, running)
+            self._metrics.prefix_cache_queries.inc(len(request.prompt))
         if match is not None:
             self._engine.share_prefix(match.slot, slot, match.length)
             sequence.n_past = sequence.reused_prefix = match.length
