@@ -58,9 +58,14 @@ async def test_metrics_are_summed_over_two_workers(tmp_path: Path) -> None:
                     for _ in range(6)
                 ]
                 text = (await c.get("/metrics")).text
+                # Over a real server's sockets (the in-process tests cannot see framing mistakes).
+                stream = await c.post("/v1/chat/completions", json={**CHAT, "stream": True})
         finally:
             await asyncio.to_thread(process.stop)
     assert totals == [sent] * 6
+    assert stream.status_code == 200
+    assert "content-length" not in stream.headers
+    assert stream.text.endswith("data: [DONE]\n\n")
     assert metric(text, "llm_request_duration_seconds_count", model="fake") == sent
     assert metric(text, "llm_active_requests", model="fake") == 0
     assert metric(text, "llm_tokens_processed_total", model="fake", type="prompt") == 3 * sent

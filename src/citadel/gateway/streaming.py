@@ -41,7 +41,12 @@ class RelayResponse(Response):
         headers: dict[str, str],
         on_finish: Callable[[StreamOutcome, StreamTail], None],
     ) -> None:
-        super().__init__(status_code=upstream.status, headers=headers)
+        # Not Response.__init__: it would add content-length: 0 for the empty body it is not given.
+        self.status_code = upstream.status
+        self.background = None
+        self.raw_headers = [
+            (name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+        ]
         self._upstream = upstream
         self._first = first
         self._on_finish = on_finish
