@@ -6,6 +6,7 @@ import click
 
 from citadel import __version__
 from citadel.cli.backup import backup
+from citadel.cli.bench import bench
 from citadel.cli.check import check, config
 from citadel.cli.diagnostics import doctor, verify
 from citadel.cli.health import health
@@ -30,6 +31,7 @@ cli.add_command(health)
 cli.add_command(doctor)
 cli.add_command(verify)
 cli.add_command(backup)
+cli.add_command(bench)
 
 
 def main() -> None:
