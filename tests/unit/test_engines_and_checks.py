@@ -22,7 +22,7 @@ def test_engines_are_chosen_by_name() -> None:
     assert get_engine("llamacpp").runs_locally
     assert get_engine("vllm").runs_locally
     assert not get_engine("remote").runs_locally
-    with pytest.raises(KeyError, match="known: llamacpp, remote, vllm"):
+    with pytest.raises(KeyError, match="known: llamacpp, remote, sentence-transformers, vllm"):
         get_engine("tgi")
 
 

@@ -145,7 +145,7 @@ class PerformanceTargets(Section):
         return self
 
 
-Backend = Literal["llamacpp", "vllm", "remote"]
+Backend = Literal["llamacpp", "vllm", "remote", "sentence-transformers"]
 Balancing = Literal["least_outstanding", "weighted_round_robin", "latency_ewma"]
 
 

@@ -5,6 +5,7 @@
 | llamacpp   | Citadel's built-in model service (GGUF on llama.cpp)             |
 | vllm       | vLLM's OpenAI server with the seed's flags                       |
 | remote     | nothing: an OpenAI-compatible URL that runs elsewhere            |
+| sentence-transformers | Citadel's embedding service (``/v1/embeddings``)      |
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ ENGINES: dict[str, str] = {
     "llamacpp": "citadel.engines.llamacpp:LlamaCppEngine",
     "vllm": "citadel.engines.vllm:VllmEngine",
     "remote": "citadel.engines.remote:RemoteEngine",
+    "sentence-transformers": "citadel.engines.sentence_transformers:SentenceTransformersEngine",
 }
 
 

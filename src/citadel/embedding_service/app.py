@@ -1,0 +1,53 @@
+"""The embedding model service app: the model loads in the lifespan, before the port opens."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from citadel.config import CitadelSettings
+from citadel.embedding_service.batcher import DynamicBatcher
+from citadel.embedding_service.encoder import SentenceEncoder
+from citadel.embedding_service.metrics import EmbeddingMetrics
+from citadel.embedding_service.routes import router
+from citadel.embedding_service.service import EmbeddingService
+from citadel.errors import install_error_handlers
+from citadel.model_source import resolve_model_source
+
+logger = logging.getLogger(__name__)
+
+
+def create_embedding_service_app(settings: CitadelSettings, model_name: str) -> FastAPI:
+    """The app serving the embedding model ``model_name`` from ``settings``."""
+    model = settings.model(model_name)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        path = resolve_model_source(model.source)
+        encoder = await anyio.to_thread.run_sync(SentenceEncoder, path, model.threads)
+        registry = CollectorRegistry()
+        metrics = EmbeddingMetrics(registry, model.name)
+        batcher = DynamicBatcher(
+            encoder, metrics, model.limits.max_num_batched_tokens, model.limits.max_waiting
+        )
+        batcher.start()
+        max_tokens = min(model.limits.max_model_len, encoder.max_tokens)
+        app.state.metrics_registry = registry
+        app.state.embedding_service = EmbeddingService(model.name, encoder, batcher, metrics, max_tokens)
+        logger.info(
+            "%s ready on %s:%d (%d dimensions)", model.name, model.host, model.port, encoder.dimensions
+        )
+        try:
+            yield
+        finally:
+            await batcher.stop()
+
+    app = FastAPI(title=f"Citadel embedding service: {model.name}", lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(router)
+    return app

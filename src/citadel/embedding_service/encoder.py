@@ -1,0 +1,42 @@
+"""A sentence-transformers model loaded from local files only (no model hub is ever contacted)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+
+class SentenceEncoder:
+    """Tokenizer and model of one sentence-embedding model, used from one worker thread at a time."""
+
+    def __init__(self, path: Path, threads: int | None) -> None:
+        # Set before the libraries are imported: they read these once.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if threads:
+            torch.set_num_threads(threads)
+        self._model: Any = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        self.path = path
+        dimensions, max_tokens = self._model.get_embedding_dimension(), self._model.max_seq_length
+        if dimensions is None or max_tokens is None:
+            raise ValueError(f"{path} does not declare its embedding size and maximum sequence length")
+        self.dimensions: int = dimensions
+        self.max_tokens: int = max_tokens
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens per text as the model sees them (special tokens included)."""
+        encoded = self._model.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    def encode(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        vectors = self._model.encode(
+            texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)

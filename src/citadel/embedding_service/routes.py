@@ -1,0 +1,90 @@
+"""HTTP routes of the embedding service: ``/v1/embeddings``, models, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from citadel.embedding_service.schemas import EmbeddingRequest
+from citadel.embedding_service.service import EmbeddingService
+from citadel.errors import ContextLengthExceeded, InvalidRequest, ModelNotFound
+
+router = APIRouter()
+
+
+def _service(request: Request) -> EmbeddingService:
+    service: EmbeddingService = request.app.state.embedding_service
+    return service
+
+
+ServiceDep = Annotated[EmbeddingService, Depends(_service)]
+
+
+@router.post("/v1/embeddings")
+async def embeddings(body: EmbeddingRequest, service: ServiceDep) -> dict[str, Any]:
+    started = time.perf_counter()
+    if body.model != service.name:
+        raise ModelNotFound(f"The model `{body.model}` does not exist.", param="model")
+    if body.dimensions is not None and body.dimensions != service.encoder.dimensions:
+        raise InvalidRequest(
+            f"`dimensions` is not supported: {service.name} always returns "
+            f"{service.encoder.dimensions} dimensions.",
+            param="dimensions",
+        )
+    texts = body.texts
+    counts = await asyncio.to_thread(service.encoder.count_tokens, texts)
+    longest = max(counts)
+    if longest > service.max_tokens:
+        index = counts.index(longest)
+        raise ContextLengthExceeded(
+            f"input[{index}] has {longest} tokens; this model's maximum is {service.max_tokens}.",
+            param="input",
+        )
+    vectors = await service.batcher.embed(texts)
+    data = []
+    for index, vector in enumerate(vectors):
+        encoded: Any = (
+            base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
+            if body.encoding_format == "base64"
+            else vector.tolist()
+        )
+        data.append({"object": "embedding", "index": index, "embedding": encoded})
+    total = sum(counts)
+    service.metrics.prompt_tokens.inc(total)
+    service.metrics.e2e_latency.observe(time.perf_counter() - started)
+    return {
+        "object": "list",
+        "data": data,
+        "model": service.name,
+        "usage": {"prompt_tokens": total, "total_tokens": total},
+    }
+
+
+@router.get("/v1/models")
+async def list_models(service: ServiceDep) -> dict[str, Any]:
+    card = {
+        "id": service.name,
+        "object": "model",
+        "created": service.created,
+        "owned_by": "citadel",
+        "root": str(service.encoder.path),
+        "max_model_len": service.max_tokens,
+        "dimensions": service.encoder.dimensions,
+    }
+    return {"object": "list", "data": [card]}
+
+
+@router.get("/health")
+async def health() -> Response:
+    return Response(status_code=200)  # the lifespan loaded the model before the port opened
+
+
+@router.get("/metrics")
+async def metrics(request: Request) -> Response:
+    registry: CollectorRegistry = request.app.state.metrics_registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
