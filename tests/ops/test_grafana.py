@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,16 +114,14 @@ def test_targets_and_prometheus_address_come_from_the_config() -> None:
 
 @pytest.fixture(scope="module")
 def scraped(ops_stack: OpsStack) -> OpsStack:
-    """The stack after some traffic that Prometheus has scraped a few times (rates need two samples)."""
+    """The stack after some traffic, scraped three more times (a new series needs two samples for rate)."""
     prometheus = ops_stack.prometheus
     ops_stack.send_traffic()
+    traffic_done = time.time()
     prometheus.wait_for(
-        lambda: bool(prometheus.query("sum(llm_requests_total) >= 4")), 60, "the traffic scraped"
-    )
-    prometheus.wait_for(
-        lambda: bool(prometheus.query("sum(count_over_time(llm_requests_total[1m])) >= 6")),
-        30,
-        "more scrapes",
+        lambda: bool(prometheus.query(f'min(timestamp(up{{job=~"citadel-.*"}})) > {traffic_done + 3}')),
+        60,
+        "three scrapes after the traffic",
     )
     return ops_stack
 
