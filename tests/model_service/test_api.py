@@ -208,9 +208,71 @@ def test_metrics_move_with_requests(model_url: str) -> None:
     assert generated_delta == body["usage"]["completion_tokens"]
     count = "vllm:e2e_request_latency_seconds_count"
     assert _metric(after, count, **labels) == _metric(before, count, **labels) + 1
+    for histogram, added in (
+        ("vllm:time_to_first_token_seconds_count", 1),
+        ("vllm:request_queue_time_seconds_count", 1),
+        ("vllm:inter_token_latency_seconds_count", body["usage"]["completion_tokens"] - 1),
+    ):
+        assert _metric(after, histogram, **labels) == _metric(before, histogram, **labels) + added, histogram
+    assert 0 <= _metric(after, "vllm:kv_cache_usage_perc", **labels) <= 1
+    assert _metric(after, "vllm:num_requests_running", **labels) == 0
     reason = body["choices"][0]["finish_reason"]
     success = "vllm:request_success_total"
     assert (
         _metric(after, success, finished_reason=reason)
         == _metric(before, success, finished_reason=reason) + 1
     )
+
+
+def test_completion_logprobs_describe_the_sampled_tokens(model_url: str) -> None:
+    body = post(
+        model_url,
+        "/v1/completions",
+        {
+            "model": SMOLLM2_NAME,
+            "prompt": "The capital of France is",
+            "max_tokens": 4,
+            "temperature": 0,
+            "logprobs": 3,
+            "ignore_eos": True,
+        },
+    ).json()
+    choice = body["choices"][0]
+    logprobs = choice["logprobs"]
+    assert len(logprobs["tokens"]) == body["usage"]["completion_tokens"] == 4
+    assert "".join(logprobs["tokens"]) == choice["text"]
+    assert logprobs["text_offset"][0] == 0
+    for token, logprob, top in zip(
+        logprobs["tokens"], logprobs["token_logprobs"], logprobs["top_logprobs"], strict=True
+    ):
+        assert logprob <= 0
+        assert len(top) == 3
+        # Greedy: the sampled token is the most likely one.
+        assert max(top.values()) == pytest.approx(logprob)
+        assert token in top
+
+
+def test_chat_logprobs_stream_one_entry_per_token(model_url: str) -> None:
+    events = sse_events(
+        model_url,
+        "/v1/chat/completions",
+        {
+            **CHAT,
+            "max_tokens": 5,
+            "temperature": 0,
+            "logprobs": True,
+            "top_logprobs": 2,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+    )
+    chunks = [json.loads(event) for event in events[:-1]]
+    entries = [
+        e
+        for c in chunks
+        if c["choices"] and c["choices"][0]["logprobs"]
+        for e in c["choices"][0]["logprobs"]["content"]
+    ]
+    assert len(entries) == chunks[-1]["usage"]["completion_tokens"]
+    assert all(len(entry["top_logprobs"]) == 2 and entry["logprob"] <= 0 for entry in entries)
+    assert all(bytes(entry["bytes"]).decode("utf-8", "replace") == entry["token"] for entry in entries)

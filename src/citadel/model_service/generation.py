@@ -10,6 +10,7 @@ import codecs
 from dataclasses import dataclass
 from typing import Literal
 
+from citadel.model_service.logprobs import TokenLogprob
 from citadel.model_service.stops import StopMatcher
 
 FinishReason = Literal["stop", "length", "abort"]
@@ -25,6 +26,7 @@ class Delta:
     text: str
     finish_reason: FinishReason | None = None
     completion_tokens: int = 0
+    logprob: TokenLogprob | None = None  # of the token sampled at this step, when asked for
 
 
 class Generation:

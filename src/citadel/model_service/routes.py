@@ -41,7 +41,7 @@ async def _answer(
     *,
     chat: bool,
 ) -> Any:
-    writer = ResponseWriter(service.name, chat=chat)
+    writer = ResponseWriter(service.name, chat=chat, logprobs=request.logprob_count is not None)
     outcome = Outcome(prompt_tokens=len(prepared.prompt))
     deltas = service.generate(prepared, outcome)
     if request.stream:
@@ -49,8 +49,7 @@ async def _answer(
         return StreamingResponse(
             chunks, media_type="text/event-stream", headers={"cache-control": "no-cache"}
         )
-    text = "".join([delta.text async for delta in deltas])
-    return writer.body(text, outcome)
+    return writer.body([delta async for delta in deltas], outcome)
 
 
 @router.post("/v1/chat/completions")

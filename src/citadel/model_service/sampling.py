@@ -16,3 +16,4 @@ class SamplingParams:
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
     ignore_eos: bool = False
+    logprobs: int | None = None  # None: none; otherwise how many top alternatives per token

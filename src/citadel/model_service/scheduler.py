@@ -8,6 +8,7 @@ cells. Requests beyond capacity wait in a bounded queue; beyond the bound the HT
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -18,6 +19,7 @@ from citadel.errors import EngineError, ServiceUnavailable
 from citadel.model_service.batch_engine import DECODE_NO_KV_SPACE, DECODE_OK, BatchEngine, BatchRow
 from citadel.model_service.generation import Generation
 from citadel.model_service.gguf_model import GgufModel
+from citadel.model_service.logprobs import token_logprob
 from citadel.model_service.metrics import ModelServiceMetrics
 from citadel.model_service.prefix_cache import PrefixCache
 from citadel.model_service.sampler import Sampler
@@ -198,8 +200,15 @@ class Scheduler:
 
     def _emit_next_token(self, sequence: Sequence, row_index: int, now: float) -> None:
         token = sequence.sampler.sample(self._engine.context, row_index)
-        end = not sequence.request.params.ignore_eos and self._model.is_end_of_generation(token)
+        params = sequence.request.params
+        end = not params.ignore_eos and self._model.is_end_of_generation(token)
         delta = sequence.generation.on_token(self._model.piece(token), end_of_generation=end)
+        if params.logprobs is not None:
+            logprob = token_logprob(
+                self._model.lib, self._engine.context, row_index, self._model.n_vocab, token,
+                params.logprobs, self._model.piece,
+            )  # fmt: skip
+            delta = dataclasses.replace(delta, logprob=logprob)
         if sequence.last_token_at is None:
             self._metrics.time_to_first_token.observe(now - sequence.request.arrived)
         else:

@@ -63,6 +63,11 @@ class _GenerationRequest(_Request):
             raise ValueError("at most 4 stop sequences")
         return value
 
+    @property
+    def logprob_count(self) -> int | None:
+        """How many alternatives per token to report; None when log-probabilities are not wanted."""
+        return None
+
     def sampling(self, max_tokens: int) -> SamplingParams:
         stops = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         return SamplingParams(
@@ -75,6 +80,7 @@ class _GenerationRequest(_Request):
             presence_penalty=self.presence_penalty,
             frequency_penalty=self.frequency_penalty,
             ignore_eos=self.ignore_eos,
+            logprobs=self.logprob_count,
         )
 
     @property
@@ -85,6 +91,12 @@ class _GenerationRequest(_Request):
 class ChatCompletionRequest(_GenerationRequest):
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
     max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    logprobs: bool = False
+    top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+
+    @property
+    def logprob_count(self) -> int | None:
+        return (self.top_logprobs or 0) if self.logprobs else None
 
     @property
     def token_budget(self) -> int | None:
@@ -94,6 +106,11 @@ class ChatCompletionRequest(_GenerationRequest):
 class CompletionRequest(_GenerationRequest):
     prompt: str | list[str] | list[int]
     max_tokens: Annotated[int, Field(ge=1)] | None = 16
+    logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+
+    @property
+    def logprob_count(self) -> int | None:
+        return self.logprobs
 
     @field_validator("prompt")
     @classmethod

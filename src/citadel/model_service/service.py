@@ -105,8 +105,6 @@ class ModelService:
         self.metrics.prompt_tokens.inc(len(prepared.prompt))
         try:
             async for delta in self.runner.stream(prepared.prompt, prepared.params):
-                if outcome.completion_tokens == 0:
-                    self.metrics.time_to_first_token.observe(time.perf_counter() - started)
                 outcome.completion_tokens = delta.completion_tokens
                 outcome.finish_reason = delta.finish_reason
                 yield delta
