@@ -159,3 +159,17 @@ async def test_refused_connections_are_retried_and_mark_the_replica_down(tmp_pat
     assert replica["status"] == "unhealthy"
     # The seed's failure_threshold: three refused connections in a row, then it is skipped.
     assert metric(metrics, "llm_retries_total", model="fake", reason="connect") == 3
+
+
+async def test_browser_requests_still_get_cors_headers(tmp_path: Path) -> None:
+    async with (
+        fake_upstream(Script()) as url,
+        gateway_client(tmp_path, [remote_model("fake", url)]) as gateway,
+    ):
+        origin = {"origin": "http://app.local"}
+        browser = await gateway.post("/v1/chat/completions", json=CHAT, headers=origin)
+        sdk = await gateway.post("/v1/chat/completions", json=CHAT)
+    assert browser.status_code == sdk.status_code == 200
+    assert browser.headers["access-control-allow-origin"] == "*"
+    assert browser.headers["x-citadel-model"] == sdk.headers["x-citadel-model"] == "fake"
+    assert browser.headers["x-request-id"]

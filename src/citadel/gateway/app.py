@@ -15,6 +15,7 @@ from citadel.config import CitadelSettings, load_settings
 from citadel.errors import install_error_handlers
 from citadel.gateway.breaker import Clock
 from citadel.gateway.directory import ModelDirectory
+from citadel.gateway.fast_path import CompletionFastPath
 from citadel.gateway.forwarding import Forwarder
 from citadel.gateway.health import HealthMonitor
 from citadel.gateway.log_format import configure_gateway_logging
@@ -83,7 +84,8 @@ def create_gateway_app(
         allow_headers=cors.allow_headers,
         allow_credentials=cors.allow_credentials,
     )
-    app.add_middleware(RequestIdMiddleware)  # outermost: error responses carry the id too
+    app.add_middleware(CompletionFastPath)  # in front of CORS, which it leaves to requests with an Origin
+    app.add_middleware(RequestIdMiddleware)  # outermost: every response carries the id
     install_error_handlers(app)
     app.include_router(router)
     return app

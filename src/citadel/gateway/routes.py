@@ -10,32 +10,16 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from citadel.gateway.directory import ModelDirectory
-from citadel.gateway.forwarding import Exchange, Forwarder
+from citadel.gateway.fast_path import complete
 from citadel.gateway.metrics import GatewayMetrics
-from citadel.gateway.request import parse_request
-from citadel.gateway.request_id import current_request_id
 from citadel.gateway.routing import Router
 
 router = APIRouter()
 
 
 async def _forward(request: Request, endpoint: str) -> Response:
-    # Services come straight from app.state: on the hot path, FastAPI's dependency solving costs more.
-    started = time.perf_counter()
-    state = request.app.state
-    parsed = parse_request(await request.body())
-    routing: Router = state.routing
-    pool, headers = routing.resolve(parsed, request.headers)
-    exchange = Exchange(
-        endpoint=endpoint,
-        request=parsed,
-        requested=pool.name,
-        request_id=current_request_id.get() or "",
-        started=started,
-        headers=headers,
-    )
-    forwarder: Forwarder = state.forwarder
-    return await forwarder.forward(pool, exchange)
+    # Reached only by requests with an Origin header (CORS); the rest take CompletionFastPath.
+    return await complete(request.app.state, endpoint, await request.body(), request.headers)
 
 
 @router.post("/v1/chat/completions")

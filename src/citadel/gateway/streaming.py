@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import json
 from collections.abc import Callable
@@ -54,29 +55,29 @@ class RelayResponse(Response):
         self._outcome = StreamOutcome.ABANDONED
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        pump = asyncio.create_task(self._pump(send), name="citadel-stream-pump")
+        # uvicorn drops writes to a client that left without saying so; a watcher hears the disconnect, and
+        # the relay checks it between chunks rather than paying for a second task per stream.
         watch = asyncio.create_task(_until_disconnect(receive), name="citadel-stream-watch")
         try:
-            await asyncio.wait((pump, watch), return_when=asyncio.FIRST_COMPLETED)
+            await self._pump(send, watch)
         finally:
-            for task in (pump, watch):
-                task.cancel()
-            await asyncio.gather(pump, watch, return_exceptions=True)
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
             if self._outcome is StreamOutcome.SUCCESS:
                 self._upstream.release()
             else:  # never hand a half-read connection back to the pool
                 self._upstream.close()
             self._on_finish(self._outcome, self._tail)
-        error = pump.exception() if pump.done() and not pump.cancelled() else None
-        if error is not None:
-            raise error
 
-    async def _pump(self, send: Send) -> None:
+    async def _pump(self, send: Send, watch: asyncio.Task[None]) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         self._tail.add(self._first)
         await send({"type": "http.response.body", "body": self._first, "more_body": True})
         try:
             async for chunk in self._upstream.content.iter_any():
+                if watch.done():
+                    return  # the client left: stop reading, the upstream sees its connection close
                 self._tail.add(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except (aiohttp.ClientError, TimeoutError) as exc:

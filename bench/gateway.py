@@ -1,0 +1,463 @@
+"""The gateway's overhead: requests/s at saturation and added latency, against a bare proxy and LiteLLM.
+
+One run, on loopback only. The proxy under test gets core 0 (``taskset``); the load generator (wrk) and the
+fixed-response upstream (nginx returning a canned completion, or a canned SSE stream) share core 1. Each
+proxy is measured alone, one after the other:
+
+- ``direct``: wrk straight at nginx (the floor every proxy adds to);
+- ``minimal``: ``bench/minimal_proxy.py``, uvicorn + uvloop + httptools forwarding with aiohttp;
+- ``citadel``: ``citadel gateway`` as a user runs it (metrics, JSON logs, health monitor, breakers);
+- ``litellm``: the LiteLLM proxy (1 worker, no database, no telemetry), if ``--litellm`` and installable.
+
+For each: requests/s with 32 connections, and p50/p99 latency with 1 connection, non-streaming and
+streaming; for the gateway also RSS growth over ``--rss-requests`` requests. The numbers are printed and
+written to the ``## Gateway`` section of docs/performance.md.
+
+    python bench/gateway.py                 # about 3 minutes
+    python bench/gateway.py --litellm       # also LiteLLM (installed into var/bench-litellm on first use)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = Path(sys.executable)
+GATEWAY_CORE, LOAD_CORE = "0", "1"
+BODY = {"model": "bench", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 16}
+COMPLETION = {
+    "id": "chatcmpl-bench",
+    "object": "chat.completion",
+    "created": 1,
+    "model": "bench",
+    "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "Hi there!"}, "finish_reason": "stop"}
+    ],
+    "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12},
+}
+
+
+def _sse() -> str:
+    def event(delta: dict[str, object], finish: str | None = None) -> str:
+        chunk = {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "bench-stream",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return f"data: {json.dumps(chunk)}\n\n"
+
+    events = [event({"role": "assistant", "content": ""})]
+    events += [event({"content": word}) for word in ("Hi", " there", "!")]
+    events.append(event({}, "stop"))
+    usage = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1, "model": "bench-stream"}
+    usage |= {"choices": [], "usage": COMPLETION["usage"]}
+    events.append(f"data: {json.dumps(usage)}\n\n")
+    return "".join(events) + "data: [DONE]\n\n"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def ensure_tools() -> None:
+    """nginx and wrk from Debian's packages, installed once."""
+    missing = [pkg for tool, pkg in (("nginx", "nginx-light"), ("wrk", "wrk")) if not _which(tool)]
+    if missing:
+        print(f"installing {' '.join(missing)} with apt-get", file=sys.stderr)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
+        # Debian starts the service on install; the benchmark runs its own instance.
+        subprocess.run(["service", "nginx", "stop"], check=False, capture_output=True)
+
+
+def _which(tool: str) -> str | None:
+    return shutil.which(tool) or next(
+        (str(p) for p in (Path("/usr/sbin") / tool, Path("/sbin") / tool) if p.exists()), None
+    )
+
+
+def _nginx_conf(work: Path, port: int) -> Path:
+    completion = json.dumps(COMPLETION).replace("'", "\\'")
+    stream = _sse().replace("'", "\\'")
+    conf = f"""
+worker_processes 1;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {work}/nginx-body;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        location ~ /health$ {{ default_type application/json; return 200 '{{"status":"healthy"}}'; }}
+        location /stream/ {{ default_type text/event-stream; return 200 '{stream}'; }}
+        location / {{ default_type application/json; return 200 '{completion}'; }}
+    }}
+}}
+"""
+    path = work / "nginx.conf"
+    path.write_text(conf, encoding="utf-8")
+    return path
+
+
+@contextlib.contextmanager
+def running(
+    argv: list[str], ready_url: str | None, *, core: str, log: Path, env: dict[str, str] | None = None
+) -> Iterator[int]:
+    """Start ``argv`` pinned to ``core``; yields its PID once ``ready_url`` answers 200; stops it after."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            ["taskset", "-c", core, *argv],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+        try:
+            _wait(ready_url, process, log)
+            yield process.pid
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def _wait(url: str | None, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited:\n{log.read_text(errors='replace')[-3000:]}")
+        if url is None:
+            time.sleep(1)
+            return
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+            if response.status == 200:
+                return
+        time.sleep(0.3)
+    raise TimeoutError(f"{url} not ready")
+
+
+@dataclass
+class Run:
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    errors: int = 0
+    requests: int = 0
+
+
+@dataclass
+class Target:
+    name: str
+    results: dict[str, Run] = field(default_factory=dict)  # "<mode>/<connections>" -> run
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, body: dict[str, object], *, connections: int, duration_s: int, work: Path) -> Run:
+    script = work / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(json.dumps(body))}\n"
+        'wrk.headers["Content-Type"] = "application/json"\n',
+        encoding="utf-8",
+    )
+    argv = ["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", "--latency"]
+    argv += ["-s", str(script), url]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    run = Run()
+    run.rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    run.requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    for percent, attr in (("50", "p50_ms"), ("99", "p99_ms")):
+        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)$", out, re.MULTILINE)
+        if match:
+            setattr(run, attr, float(match.group(1)) * _UNITS[match.group(2)])
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    run.errors = int(errors.group(1)) if errors else 0
+    run.errors += sum(map(int, socket_errors.groups())) if socket_errors else 0
+    return run
+
+
+def measure(
+    target: Target, base: str, *, duration_s: int, work: Path, stream_prefix: str = "/stream"
+) -> None:
+    cases = {
+        "plain": (f"{base}/v1/chat/completions", BODY),
+        "stream": (
+            f"{base}{stream_prefix}/v1/chat/completions",
+            {**BODY, "model": "bench-stream", "stream": True},
+        ),
+    }
+    for mode, (url, body) in cases.items():
+        wrk(url, body, connections=32, duration_s=2, work=work)  # warm-up: pools, caches, JIT-free but still
+        target.results[f"{mode}/32"] = wrk(url, body, connections=32, duration_s=duration_s, work=work)
+        target.results[f"{mode}/1"] = wrk(url, body, connections=1, duration_s=duration_s, work=work)
+        print(
+            f"  {target.name:8} {mode:6} "
+            + "  ".join(
+                f"c={key.split('/')[1]:>2}: {run.rps:8.0f} rps p50 {run.p50_ms:6.2f} ms "
+                f"p99 {run.p99_ms:6.2f} ms errors {run.errors}"
+                for key, run in target.results.items()
+                if key.startswith(mode)
+            ),
+            flush=True,
+        )
+
+
+def gateway_config(work: Path, port: int, upstream: int) -> Path:
+    """The gateway as a user would run it: defaults for everything but the two models' addresses."""
+    config = {
+        "data_dir": str(work / "var"),
+        "log_level": "INFO",
+        "gateway": {"host": "127.0.0.1", "port": port, "workers": 1},
+        "models": [
+            {"name": "bench", "backend": "remote", "source": "remote", "url": f"http://127.0.0.1:{upstream}"},
+            {
+                "name": "bench-stream",
+                "backend": "remote",
+                "source": "remote",
+                "url": f"http://127.0.0.1:{upstream}/stream",
+            },
+        ],
+    }
+    path = work / "citadel.json.yaml"
+    path.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
+    return path
+
+
+def rss_growth(pid: int, url: str, total: int, work: Path) -> tuple[float, float, int]:
+    """RSS (MiB) after a warm-up and after ``total`` more requests, and how many were sent."""
+    wrk(url, BODY, connections=32, duration_s=3, work=work)
+    before = psutil.Process(pid).memory_info().rss / 2**20
+    sent = 0
+    while sent < total:
+        sent += wrk(url, BODY, connections=32, duration_s=10, work=work).requests
+    after = psutil.Process(pid).memory_info().rss / 2**20
+    return before, after, sent
+
+
+def litellm_python() -> Path | None:
+    """A venv with the LiteLLM proxy, kept apart from Citadel's (its dependencies would clash)."""
+    venv = ROOT / "var" / "bench-litellm"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print("installing litellm[proxy] into var/bench-litellm (first use only)", file=sys.stderr)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        result = subprocess.run([str(python), "-m", "pip", "install", "-q", "litellm[proxy]"], check=False)
+        if result.returncode != 0:
+            return None
+    return python
+
+
+def litellm_config(work: Path, upstream: int) -> Path:
+    lines = ["model_list:"]
+    for name, prefix in (("bench", ""), ("bench-stream", "/stream")):
+        lines += [
+            f"  - model_name: {name}",
+            "    litellm_params:",
+            f"      model: openai/{name}",
+            f"      api_base: http://127.0.0.1:{upstream}{prefix}/v1",
+            "      api_key: unused",
+        ]
+    lines += ["litellm_settings:", "  telemetry: false", "  turn_off_message_logging: true"]
+    path = work / "litellm.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def report(targets: list[Target], rss: tuple[float, float, int] | None) -> str:
+    by_name = {t.name: t for t in targets}
+    direct = by_name["direct"]
+    lines = [
+        "| proxy | rps, 32 conn. | rps, 32 conn., stream | p50 / p99 at 1 conn. (ms) | added p50 / p99 (ms) "
+        "| stream: added p50 / p99 (ms) | errors |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for target in targets:
+        plain, stream = target.results["plain/32"], target.results["stream/32"]
+        one, stream_one = target.results["plain/1"], target.results["stream/1"]
+        base = direct.results["plain/1"]
+        added = f"{one.p50_ms - base.p50_ms:.2f} / {one.p99_ms - base.p99_ms:.2f}"
+        added_stream = (
+            f"{stream_one.p50_ms - direct.results['stream/1'].p50_ms:.2f} / "
+            f"{stream_one.p99_ms - direct.results['stream/1'].p99_ms:.2f}"
+        )
+        errors = sum(run.errors for run in target.results.values())
+        if target.name == "direct":
+            added = added_stream = "—"
+        lines.append(
+            f"| {target.name} | {plain.rps:,.0f} | {stream.rps:,.0f} | {one.p50_ms:.2f} / {one.p99_ms:.2f} "
+            f"| {added} | {added_stream} | {errors} |"
+        )
+    summary = []
+    if "minimal" in by_name and "citadel" in by_name:
+        share = by_name["citadel"].results["plain/32"].rps / by_name["minimal"].results["plain/32"].rps
+        summary.append(
+            f"Citadel's gateway reaches {share:.0%} of the minimal proxy's requests/s (target ≥ 50%)."
+        )
+    if "litellm" in by_name and "citadel" in by_name:
+        times = by_name["citadel"].results["plain/32"].rps / max(
+            by_name["litellm"].results["plain/32"].rps, 0.01
+        )
+        summary.append(f"It serves {times:.0f} times LiteLLM's requests/s (target: at least 35 times).")
+    if rss is not None:
+        before, after, sent = rss
+        summary.append(
+            f"RSS {before:.1f} MiB after warm-up, {after:.1f} MiB after {sent:,} more requests "
+            f"({(after - before) / before:+.1%}; target ≤ +10%)."
+        )
+    return "\n".join(lines) + "\n\n" + " ".join(summary) + "\n"
+
+
+def write_section(table: str, machine: str) -> None:
+    """Replace (or add) the ``## Gateway`` section of docs/performance.md, leaving the others alone."""
+    path = ROOT / "docs" / "performance.md"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
+    section = (
+        "## Gateway\n\n"
+        "Measured by `python bench/gateway.py` (wrk and nginx with a canned answer on one core, each "
+        "proxy alone on the other, loopback only). Non-streaming and streaming chat completions; "
+        '"added" is the proxy\'s latency minus a direct call to nginx at one connection.\n\n'
+        f"{machine}\n\n{table}"
+    )
+    pattern = re.compile(r"^## Gateway\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--rss-requests", type=int, default=100_000)
+    parser.add_argument("--litellm", action="store_true", help="also measure the LiteLLM proxy")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
+    args = parser.parse_args()
+    ensure_tools()
+    targets: list[Target] = []
+    rss: tuple[float, float, int] | None = None
+    with tempfile.TemporaryDirectory(prefix="citadel-bench-") as tmp:
+        work = Path(tmp)
+        upstream = free_port()
+        nginx = [_which("nginx") or "nginx", "-c", str(_nginx_conf(work, upstream)), "-p", str(work)]
+        with running(nginx, f"http://127.0.0.1:{upstream}/health", core=LOAD_CORE, log=work / "nginx.log"):
+            direct = Target("direct")
+            measure(direct, f"http://127.0.0.1:{upstream}", duration_s=args.duration, work=work)
+            targets.append(direct)
+
+            port = free_port()
+            argv = [
+                str(PYTHON),
+                str(ROOT / "bench" / "minimal_proxy.py"),
+                str(port),
+                f"http://127.0.0.1:{upstream}",
+            ]
+            with running(argv, None, core=GATEWAY_CORE, log=work / "minimal.log"):
+                minimal = Target("minimal")
+                measure(minimal, f"http://127.0.0.1:{port}", duration_s=args.duration, work=work)
+                targets.append(minimal)
+
+            port = free_port()
+            argv = [
+                str(PYTHON),
+                "-m",
+                "citadel",
+                "gateway",
+                "--config",
+                str(gateway_config(work, port, upstream)),
+            ]
+            with running(
+                argv, f"http://127.0.0.1:{port}/health", core=GATEWAY_CORE, log=work / "gw.log"
+            ) as pid:
+                citadel = Target("citadel")
+                # The gateway routes by the body's model, not the path.
+                measure(
+                    citadel, f"http://127.0.0.1:{port}", duration_s=args.duration, work=work, stream_prefix=""
+                )
+                targets.append(citadel)
+                if args.rss_requests:
+                    rss = rss_growth(
+                        pid, f"http://127.0.0.1:{port}/v1/chat/completions", args.rss_requests, work
+                    )
+
+            python = litellm_python() if args.litellm else None
+            if python is not None:
+                port = free_port()
+                argv = [str(python), "-m", "litellm", "--config", str(litellm_config(work, upstream))]
+                argv += ["--port", str(port), "--host", "127.0.0.1", "--num_workers", "1"]
+                env = {
+                    "LITELLM_TELEMETRY": "False",
+                    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                    "DISABLE_SCHEMA_UPDATE": "True",
+                }
+                with running(
+                    argv,
+                    f"http://127.0.0.1:{port}/health/liveliness",
+                    core=GATEWAY_CORE,
+                    log=work / "litellm.log",
+                    env=env,
+                ):
+                    litellm = Target("litellm")
+                    measure(
+                        litellm,
+                        f"http://127.0.0.1:{port}",
+                        duration_s=args.duration,
+                        work=work,
+                        stream_prefix="",
+                    )
+                    targets.append(litellm)
+    version = sys.version.split()[0]
+    machine = (
+        f"Machine: {os.cpu_count()} cores ({_cpu_model()}), Python {version}, {time.strftime('%Y-%m-%d')}."
+    )
+    table = report(targets, rss)
+    print("\n" + machine + "\n\n" + table)
+    if not args.no_write:
+        write_section(table, machine)
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()
