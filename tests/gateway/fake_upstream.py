@@ -61,9 +61,17 @@ def _app(script: Script) -> web.Application:
         await response.write_eof()
         return response
 
+    async def embeddings(request: web.Request) -> web.Response:
+        body = await request.json()
+        script.seen_models.append(body["model"])
+        data = [{"object": "embedding", "index": 0, "embedding": [0.5, -0.5]}]
+        usage = {"prompt_tokens": 2, "total_tokens": 2}
+        return web.json_response({"object": "list", "data": data, "model": body["model"], "usage": usage})
+
     app = web.Application()
     app.router.add_get("/health", health)
     app.router.add_post("/v1/chat/completions", chat)
+    app.router.add_post("/v1/embeddings", embeddings)
     return app
 
 

@@ -173,3 +173,18 @@ async def test_browser_requests_still_get_cors_headers(tmp_path: Path) -> None:
     assert browser.headers["access-control-allow-origin"] == "*"
     assert browser.headers["x-citadel-model"] == sdk.headers["x-citadel-model"] == "fake"
     assert browser.headers["x-request-id"]
+
+
+async def test_embeddings_are_forwarded_and_counted(tmp_path: Path) -> None:
+    async with (
+        fake_upstream(Script()) as url,
+        gateway_client(tmp_path, [remote_model("fake", url)]) as gateway,
+    ):
+        response = await gateway.post("/v1/embeddings", json={"model": "fake", "input": "hi"})
+        metrics = (await gateway.get("/metrics")).text
+    assert response.status_code == 200
+    assert response.json()["data"][0]["embedding"] == [0.5, -0.5]
+    assert (
+        metric(metrics, "llm_requests_total", model="fake", endpoint="/v1/embeddings", status="success") == 1
+    )
+    assert metric(metrics, "llm_tokens_processed_total", model="fake", type="prompt") == 2

@@ -1,7 +1,7 @@
 """The completion endpoints served straight from ASGI, without FastAPI's routing layers.
 
 Profiling the gateway under load showed FastAPI's per-request routing and dependency machinery costing about
-as much as the forwarding itself. The two endpoints that carry the traffic are therefore answered here, as
+as much as the forwarding itself. The endpoints that carry the traffic are therefore answered here, as
 plain ASGI middleware in front of the router; everything else (health, metrics, models, 404s) goes on to
 FastAPI. A request with an ``Origin`` header also goes on, so CORS keeps applying to browsers.
 """
@@ -21,7 +21,7 @@ from citadel.gateway.request import parse_request
 from citadel.gateway.request_id import current_request_id
 from citadel.gateway.routing import Router
 
-COMPLETION_ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/completions"})
+COMPLETION_ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
 
 
 async def complete(state: State, endpoint: str, raw: bytes, headers: Mapping[str, str]) -> Response:

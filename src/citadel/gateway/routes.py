@@ -32,6 +32,11 @@ async def completions(request: Request) -> Response:
     return await _forward(request, "/v1/completions")
 
 
+@router.post("/v1/embeddings")
+async def embeddings(request: Request) -> Response:
+    return await _forward(request, "/v1/embeddings")
+
+
 @router.get("/v1/models")
 async def list_models(request: Request) -> dict[str, Any]:
     """Healthy models (and virtual ones), in the blueprint's shape."""
