@@ -162,18 +162,31 @@ def test_backup_holds_config_assets_and_a_consistent_sqlite_copy(tmp_path: Path)
         assert _sha256(restored / entry["archived_as"]) == entry["sha256"]
 
 
-@pytest.mark.skipif(shutil.which("pg_dump") is not None, reason="pg_dump is installed here")
-def test_backup_of_postgres_needs_pg_dump(tmp_path: Path) -> None:
-    config = write_config(
-        tmp_path,
-        {
-            "models": [smollm2_model(free_port())],
-            "database": {"url": "postgresql+asyncpg://u@127.0.0.1:5433/db"},
-        },
+def _postgres_config(directory: Path) -> Path:
+    url = f"postgresql+asyncpg://citadel@127.0.0.1:{free_port()}/citadel"
+    return write_config(directory, {"models": [smollm2_model(free_port())], "database": {"url": url}})
+
+
+def test_backup_of_postgres_without_pg_dump_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # a PATH without pg_dump
+    result = CliRunner().invoke(
+        cli, ["backup", "--config", str(_postgres_config(tmp_path)), "--out", str(tmp_path)]
     )
-    result = CliRunner().invoke(cli, ["backup", "--config", str(config), "--out", str(tmp_path / "b")])
     assert result.exit_code == 1
-    assert "pg_dump is not installed" in result.output
+    assert "pg_dump is not installed (apt-get install postgresql-client)" in result.output
+
+
+@pytest.mark.skipif(shutil.which("pg_dump") is None, reason="pg_dump (postgresql-client) is not installed")
+def test_backup_of_postgres_reports_pg_dump_failing(tmp_path: Path) -> None:
+    """The real pg_dump runs against the configured URL; nothing listens there, so the backup fails loudly."""
+    result = CliRunner().invoke(
+        cli, ["backup", "--config", str(_postgres_config(tmp_path)), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "pg_dump failed:" in result.output
+    assert not list(tmp_path.glob("citadel-backup-*.tar.gz"))
 
 
 def test_render_commands_write_every_asset(tmp_path: Path) -> None:
