@@ -10,6 +10,7 @@ import anyio
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from citadel import service_routes
 from citadel.config import CitadelSettings
 from citadel.embedding_service.batcher import DynamicBatcher
 from citadel.embedding_service.encoder import SentenceEncoder
@@ -50,4 +51,5 @@ def create_embedding_service_app(settings: CitadelSettings, model_name: str) -> 
     app = FastAPI(title=f"Citadel embedding service: {model.name}", lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(service_routes.router)
     return app

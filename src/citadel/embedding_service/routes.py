@@ -7,8 +7,7 @@ import base64
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from fastapi import APIRouter, Depends, Request
 
 from citadel.embedding_service.schemas import EmbeddingRequest
 from citadel.embedding_service.service import EmbeddingService
@@ -77,14 +76,3 @@ async def list_models(service: ServiceDep) -> dict[str, Any]:
         "dimensions": service.encoder.dimensions,
     }
     return {"object": "list", "data": [card]}
-
-
-@router.get("/health")
-async def health() -> Response:
-    return Response(status_code=200)  # the lifespan loaded the model before the port opened
-
-
-@router.get("/metrics")
-async def metrics(request: Request) -> Response:
-    registry: CollectorRegistry = request.app.state.metrics_registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

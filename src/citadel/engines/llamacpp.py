@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import uvicorn
-
 from citadel.config import CitadelSettings, ModelSettings
+from citadel.engines.in_process import run_app
 
 
 class LlamaCppEngine:
@@ -15,7 +14,4 @@ class LlamaCppEngine:
     def serve(self, settings: CitadelSettings, model: ModelSettings) -> None:
         from citadel.model_service.app import create_model_service_app
 
-        app = create_model_service_app(settings, model.name)
-        uvicorn.run(
-            app, host=model.host, port=model.port, log_level=settings.log_level.lower(), access_log=False
-        )
+        run_app(create_model_service_app(settings, model.name), settings, model)

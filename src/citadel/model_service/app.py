@@ -10,6 +10,7 @@ import anyio
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from citadel import service_routes
 from citadel.config import CitadelSettings
 from citadel.errors import install_error_handlers
 from citadel.model_service.gguf_model import GgufModel
@@ -60,4 +61,5 @@ def create_model_service_app(settings: CitadelSettings, model_name: str) -> Fast
     app = FastAPI(title=f"Citadel model service: {model.name}", lifespan=lifespan)
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(service_routes.router)
     return app

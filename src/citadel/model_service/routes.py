@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from citadel.errors import ModelNotFound
 from citadel.model_service.responses import ResponseWriter
@@ -89,16 +88,3 @@ async def tokenize(body: TokenizeRequest, service: ServiceDep) -> dict[str, Any]
 async def detokenize(body: DetokenizeRequest, service: ServiceDep) -> dict[str, str]:
     _check_model(service, body.model)
     return {"prompt": await service.detokenize(body.tokens)}
-
-
-@router.get("/health")
-async def health() -> Response:
-    # vLLM answers 200 with an empty body once the engine is up; the lifespan loads the model before
-    # the server accepts connections, so reaching this route means the model is ready.
-    return Response(status_code=200)
-
-
-@router.get("/metrics")
-async def metrics(request: Request) -> Response:
-    registry: CollectorRegistry = request.app.state.metrics_registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
