@@ -418,12 +418,14 @@ def main() -> None:
             python = litellm_python() if args.litellm else None
             if python is not None:
                 port = free_port()
-                argv = [str(python), "-m", "litellm", "--config", str(litellm_config(work, upstream))]
+                argv = [str(python.parent / "litellm"), "--config", str(litellm_config(work, upstream))]
                 argv += ["--port", str(port), "--host", "127.0.0.1", "--num_workers", "1"]
                 env = {
                     "LITELLM_TELEMETRY": "False",
                     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
                     "DISABLE_SCHEMA_UPDATE": "True",
+                    # No keys at all, as the other proxies here; LiteLLM refuses that unless told.
+                    "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true",
                 }
                 with running(
                     argv,
