@@ -7,15 +7,18 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
 from citadel.config import CitadelSettings
 from citadel.ops.grafana import render_grafana
 from tests.helpers import SMOLLM2_NAME, smollm2_model
+from tests.ops.prometheus_server import PrometheusServer
 from tests.ops.stack import DASHBOARDS, OpsStack
 
 PANEL_TYPES = {"timeseries", "stat", "table"}
@@ -146,3 +149,21 @@ def test_panel_query_returns_data_from_prometheus(scraped: OpsStack, query: Pane
         pytest.skip("; ".join(f"{name} not exported yet: {PENDING[name]}" for name in missing))
     result = scraped.prometheus.query(_as_query(expr))
     assert result, f"no data for {expr}"
+
+
+@pytest.mark.e2e
+def test_rendered_rules_evaluate_cleanly_on_the_live_prometheus(scraped: OpsStack) -> None:
+    """Prometheus loaded the rendered rules, evaluates every one without error, and the recording rules whose
+    inputs the stack exports produce series."""
+    groups = httpx.get(f"{scraped.prometheus.url}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+    assert len(rules) > 20
+    broken = {rule["name"]: rule.get("lastError") for rule in rules if rule["health"] != "ok"}
+    assert not broken
+    prometheus = scraped.prometheus
+    for record in ("model:llm_requests:rate5m", "model:llm_request_duration_seconds:p95_5m"):
+        prometheus.wait_for(partial(_has_data, prometheus, record), 30, record)
+
+
+def _has_data(prometheus: PrometheusServer, expr: str) -> bool:
+    return bool(prometheus.query(expr))
