@@ -7,6 +7,7 @@ import hashlib
 import json
 import shutil
 import sqlite3
+import subprocess
 import tarfile
 from contextlib import closing
 from pathlib import Path
@@ -17,6 +18,7 @@ from click.testing import CliRunner, Result
 
 from citadel.cli.main import cli
 from tests.helpers import SMOLLM2_NAME, free_port, smollm2_model, write_config
+from tests.ops.postgres_server import PostgresCluster, postgres_available
 from tests.ops.stack import OpsStack
 
 
@@ -187,6 +189,39 @@ def test_backup_of_postgres_reports_pg_dump_failing(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "pg_dump failed:" in result.output
     assert not list(tmp_path.glob("citadel-backup-*.tar.gz"))
+
+
+@pytest.mark.skipif(not postgres_available(), reason="needs root, a postgres user and PostgreSQL 15's initdb")
+def test_backup_of_postgres_restores_with_pg_restore(tmp_path: Path) -> None:
+    cluster = PostgresCluster()
+    try:
+        assert cluster.psql("postgres", "create database citadel").returncode == 0
+        assert cluster.psql("citadel", "create table keys (id serial primary key, name text)").returncode == 0
+        assert cluster.psql("citadel", "insert into keys (name) values ('a'), ('b')").returncode == 0
+        config = write_config(
+            tmp_path,
+            {
+                "models": [smollm2_model(free_port())],
+                "database": {"url": f"{cluster.url.replace('postgresql', 'postgresql+asyncpg')}/citadel"},
+            },
+        )
+        result = _run("backup", "--config", str(config), "--out", str(tmp_path / "backups"))
+        assert result.exit_code == 0, result.output
+        [archive] = (tmp_path / "backups").glob("citadel-backup-*.tar.gz")
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp_path / "restored", filter="data")
+
+        # The documented restore, into an empty database.
+        assert cluster.psql("postgres", "create database restored").returncode == 0
+        dump = tmp_path / "restored" / "database" / "citadel.pgdump"
+        restore = subprocess.run(
+            ["pg_restore", "--no-owner", "--dbname", f"{cluster.url}/restored", str(dump)],
+            capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+        assert restore.returncode == 0, restore.stderr
+        assert cluster.psql("restored", "select name from keys order by id").stdout.split() == ["a", "b"]
+    finally:
+        cluster.stop()
 
 
 def test_render_commands_write_every_asset(tmp_path: Path) -> None:
