@@ -7,19 +7,21 @@ SMTP relay and the addresses with your own before use.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 # Receivers by severity, in the order the seed lists them.
-SEVERITY_RECEIVERS = {
-    "critical": "pager-and-chat",
-    "high": "email-and-chat",
-    "medium": "email",
-    "low": "dashboard",
-}
+SEVERITY_RECEIVERS = MappingProxyType(
+    {"critical": "pager-and-chat", "high": "email-and-chat", "medium": "email", "low": "dashboard"}
+)
 
-_PAGER = {"url": "http://127.0.0.1:9094/pager", "send_resolved": True}
-_CHAT = {"url": "http://127.0.0.1:9094/chat", "send_resolved": True}
-_EMAIL = {"to": "llm-oncall@example.com", "send_resolved": True}
+
+def _webhook(path: str) -> dict[str, Any]:
+    return {"url": f"http://127.0.0.1:9094/{path}", "send_resolved": True}
+
+
+def _email() -> dict[str, Any]:
+    return {"to": "llm-oncall@example.com", "send_resolved": True}
 
 
 def alertmanager_config() -> dict[str, Any]:
@@ -61,9 +63,9 @@ def alertmanager_config() -> dict[str, Any]:
             },
         ],
         "receivers": [
-            {"name": "pager-and-chat", "webhook_configs": [_PAGER, _CHAT]},
-            {"name": "email-and-chat", "email_configs": [_EMAIL], "webhook_configs": [_CHAT]},
-            {"name": "email", "email_configs": [_EMAIL]},
+            {"name": "pager-and-chat", "webhook_configs": [_webhook("pager"), _webhook("chat")]},
+            {"name": "email-and-chat", "email_configs": [_email()], "webhook_configs": [_webhook("chat")]},
+            {"name": "email", "email_configs": [_email()]},
             {"name": "dashboard"},
         ],
     }

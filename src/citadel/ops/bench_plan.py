@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 DEFAULT_LEVELS = (1, 5, 10, 20, 50)
 # The seed's request types: completion lengths in tokens, and a multi-turn conversation.
-DEFAULT_SCENARIO_TOKENS = {"short": 50, "medium": 200, "long": 1000, "conversation": 200}
+DEFAULT_SCENARIO_TOKENS = MappingProxyType({"short": 50, "medium": 200, "long": 1000, "conversation": 200})
 
 _PROMPT = "Explain how a database index speeds up queries, with an example."
-_CONVERSATION = [
+_CONVERSATION = (
     {"role": "user", "content": "I run a small online shop. What database should I start with?"},
     {"role": "assistant", "content": "PostgreSQL is a good default: reliable, well documented and free."},
     {"role": "user", "content": "How do I keep it fast as orders grow?"},
     {"role": "assistant", "content": "Index the columns you filter on, and watch slow queries."},
     {"role": "user", "content": "Which columns of an orders table would you index first, and why?"},
-]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +26,7 @@ class Scenario:
 
     def messages(self) -> list[dict[str, str]]:
         if self.name == "conversation":
-            return list(_CONVERSATION)
+            return [dict(message) for message in _CONVERSATION]
         return [{"role": "user", "content": _PROMPT}]
 
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from citadel.config import CitadelSettings
 from citadel.ops.probes import ProbeResult, http_probe, tcp_probe
 
-_DEFAULT_PORTS = {"postgresql": 5432, "redis": 6379, "rediss": 6379, "http": 80, "https": 443}
+_DEFAULT_PORTS = MappingProxyType(
+    {"postgresql": 5432, "redis": 6379, "rediss": 6379, "http": 80, "https": 443}
+)
 
 
 def sqlite_path(database_url: str) -> Path | None:

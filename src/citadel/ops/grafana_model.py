@@ -7,11 +7,12 @@ Prometheus data source; ``$model`` filters the per-model panels.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 SCHEMA_VERSION = 39
 GRID_WIDTH = 24
-DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+DATASOURCE = MappingProxyType({"type": "prometheus", "uid": "${datasource}"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +52,14 @@ def _panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
         "type": panel.kind,
         "title": panel.title,
         "description": panel.description,
-        "datasource": DATASOURCE,
+        "datasource": dict(DATASOURCE),
         "gridPos": {"h": panel.height, "w": panel.width, "x": x, "y": y},
         "fieldConfig": _field_config(panel),
         "options": {},
         "targets": [
             {
                 "refId": chr(ord("A") + index),
-                "datasource": DATASOURCE,
+                "datasource": dict(DATASOURCE),
                 "expr": target.expr,
                 "legendFormat": target.legend,
                 "range": panel.kind != "table",
@@ -88,7 +89,7 @@ def _model_variable(source_metric: str) -> dict[str, Any]:
         "name": "model",
         "label": "Model",
         "type": "query",
-        "datasource": DATASOURCE,
+        "datasource": dict(DATASOURCE),
         "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
         "definition": query,
         "refresh": 2,

@@ -16,8 +16,15 @@ from citadel.ops.scrape import RULE_FILES, scrape_config
 DEFAULT_ALERTMANAGER = "127.0.0.1:9093"
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """Writes a repeated value out again, not as a YAML alias (``&id001``): easier for people to read."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def _yaml(document: dict[str, Any], header: str) -> str:
-    body = yaml.safe_dump(document, sort_keys=False, width=1000, allow_unicode=True)
+    body = yaml.dump(document, Dumper=_PlainDumper, sort_keys=False, width=1000, allow_unicode=True)
     return f"# {header}\n# Rendered by `citadel render prometheus`. Do not edit: re-render instead.\n{body}"
 
 

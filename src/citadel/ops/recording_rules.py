@@ -6,12 +6,13 @@ series carry the ``model`` target label added by the scrape config (and vLLM's o
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from citadel.ops.scrape import MODELS_JOB
 
 RATE_WINDOW = "5m"
-QUANTILES = {"p50": 0.5, "p95": 0.95, "p99": 0.99}
+QUANTILES = MappingProxyType({"p50": 0.5, "p95": 0.95, "p99": 0.99})
 
 REQUEST_RATE = "model:llm_requests:rate5m"
 ERROR_RATIO = "model:llm_request_errors:ratio_rate5m"
