@@ -23,12 +23,12 @@ if ((${#need_apt[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# The ops tests run the real tools: systemd-analyze, promtool, prometheus and amtool (Debian packages).
+# The ops tests run the real tools (Debian packages): systemd-analyze, prometheus, promtool, alertmanager, amtool.
 if ((DEV)); then
   need_ops=()
   command -v systemd-analyze >/dev/null || need_ops+=(systemd)
   { command -v promtool >/dev/null && command -v prometheus >/dev/null; } || need_ops+=(prometheus)
-  command -v amtool >/dev/null || need_ops+=(prometheus-alertmanager)
+  { command -v amtool >/dev/null && command -v prometheus-alertmanager >/dev/null; } || need_ops+=(prometheus-alertmanager)
   if ((${#need_ops[@]})); then
     say "installing ops test tools: ${need_ops[*]}"
     ((${#need_apt[@]})) || apt-get update -qq
