@@ -8,7 +8,12 @@
     ├── ServiceUnavailable            503 service_unavailable
     │   └── UpstreamUnreachable       503 service_unavailable / model_unreachable
     ├── UpstreamFailed                502 server_error / upstream_failed
-    └── UpstreamTimeout               504 timeout / upstream_timeout
+    ├── UpstreamTimeout               504 timeout / upstream_timeout
+    ├── NotFound                      404 invalid_request_error / not_found
+    ├── AuthenticationError           401 authentication_error / invalid_api_key
+    ├── PermissionDenied              403 permission_error
+    ├── RateLimited                   429 rate_limit_error / rate_limit_exceeded (Retry-After, x-ratelimit-*)
+    └── QuotaExceeded                 429 insufficient_quota / insufficient_quota
 
 Both the gateway and the built-in model service install :func:`install_error_handlers`, so every error a
 client sees has the shape ``{"error": {"message", "type", "param", "code"}}``.
@@ -49,9 +54,14 @@ class CitadelError(Exception):
         if code is not None:
             self.code = code
 
+    extra_headers: dict[str, str] | None = None
+
     @property
     def headers(self) -> dict[str, str] | None:
-        return {"retry-after": str(self.retry_after_s)} if self.retry_after_s is not None else None
+        headers = dict(self.extra_headers or {})
+        if self.retry_after_s is not None:
+            headers["retry-after"] = str(self.retry_after_s)
+        return headers or None
 
 
 class EngineError(CitadelError):
@@ -96,6 +106,49 @@ class UpstreamTimeout(CitadelError):
     status_code = 504
     error_type = "timeout"
     code = "upstream_timeout"
+
+
+class NotFound(CitadelError):
+    """An admin API object (e.g. an API key) that does not exist."""
+
+    status_code = 404
+    error_type = "invalid_request_error"
+    code = "not_found"
+
+
+class AuthenticationError(CitadelError):
+    """Missing, unknown, revoked or expired API key."""
+
+    status_code = 401
+    error_type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(CitadelError):
+    """A valid key that may not do this (a model it is not allowed, the admin API with a normal key)."""
+
+    status_code = 403
+    error_type = "permission_error"
+
+
+class RateLimited(CitadelError):
+    """Over a rate limit: ``retry_after_s`` and the ``x-ratelimit-*`` headers say when to retry."""
+
+    status_code = 429
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+    def __init__(self, message: str, *, retry_after_s: int, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message, retry_after_s=retry_after_s)
+        self.extra_headers = headers
+
+
+class QuotaExceeded(CitadelError):
+    """The key spent its budget for the period (OpenAI's ``insufficient_quota``)."""
+
+    status_code = 429
+    error_type = "insufficient_quota"
+    code = "insufficient_quota"
 
 
 def error_body(

@@ -244,6 +244,7 @@ class DatabaseSettings(Section):
     pool_max: int = Field(default=20, ge=1)
     connect_timeout_s: float = Field(default=30.0, gt=0)
     idle_timeout_s: float = Field(default=300.0, gt=0)
+    migrate_on_start: bool = Field(default=True, description="Run the schema migrations when opened.")
 
 
 class RedisSettings(Section):
@@ -273,6 +274,9 @@ class AuthSettings(Section):
 
     enabled: bool = False
     admin_key: str | None = None
+    key_cache_ttl_s: float = Field(
+        default=5.0, ge=0, description="How long a looked-up key is trusted (how soon others see revocation)."
+    )
 
 
 class MetricsSettings(Section):
@@ -280,3 +284,66 @@ class MetricsSettings(Section):
 
     prometheus_url: str = "http://127.0.0.1:9090"
     scrape_interval_s: int = Field(default=15, ge=1)
+
+
+class TierLimits(Section):
+    """One rate-limit tier (seed F.1.1 ``rate_limiting_per_user``); ``null`` means no limit on that window."""
+
+    requests_per_minute: int | None = Field(default=None, ge=1)
+    requests_per_hour: int | None = Field(default=None, ge=1)
+    requests_per_day: int | None = Field(default=None, ge=1)
+    tokens_per_minute: int | None = Field(default=None, ge=1)
+
+
+def _seed_tiers() -> dict[str, TierLimits]:
+    def tier(rpm: int, rph: int, rpd: int) -> TierLimits:
+        return TierLimits(requests_per_minute=rpm, requests_per_hour=rph, requests_per_day=rpd)
+
+    return {
+        "default": tier(100, 1000, 10000),
+        "basic": tier(50, 500, 5000),
+        "premium": tier(200, 2000, 20000),
+        "enterprise": tier(1000, 10000, 100000),
+    }
+
+
+class RateLimitSettings(Section):
+    """Per-key limits by tier: in Redis when ``redis.url`` is set (shared by all workers), else in-process."""
+
+    enabled: bool = True
+    tiers: dict[str, TierLimits] = Field(default_factory=_seed_tiers)
+    default_tier: str = Field(default="default", description="Tier of a key created without one.")
+    fail_open: bool = Field(
+        default=True, description="Redis unreachable: admit (true) or refuse with 503 (false)."
+    )
+    redis_timeout_s: float = Field(default=0.25, gt=0, description="Budget of one limiter round trip.")
+
+    @model_validator(mode="after")
+    def _default_tier_exists(self) -> RateLimitSettings:
+        if self.default_tier not in self.tiers:
+            raise ValueError(f"default_tier {self.default_tier!r} is not one of the tiers")
+        return self
+
+
+class ModelPrice(Section):
+    """What a model's tokens cost, per 1000, in the deployment's currency."""
+
+    prompt_per_1k: float = Field(default=0.0, ge=0)
+    completion_per_1k: float = Field(default=0.0, ge=0)
+
+
+class RequestLogSettings(Section):
+    """The request log: a bounded queue written in batches; a spill file while the database is away."""
+
+    enabled: bool = True
+    queue_size: int = Field(default=10000, ge=1)
+    batch_size: int = Field(default=500, ge=1)
+    flush_interval_s: float = Field(default=0.5, gt=0, description="Longest wait to fill a batch.")
+    retry_interval_s: float = Field(default=2.0, gt=0, description="Between attempts to reach the database.")
+    spill_dir: Path | None = Field(default=None, description="Default: <data_dir>/request-log-spill.")
+    bodies: Literal["none", "full", "anonymised"] = Field(
+        default="none", description="Store request/response bodies (privacy: off by default)."
+    )
+    retention_days: int | None = Field(default=30, ge=1, description="Seed F.1.1 raw_logs: 30d.")
+    audit_retention_days: int | None = Field(default=365, ge=1)
+    purge_interval_s: float = Field(default=3600.0, gt=0)

@@ -14,8 +14,11 @@ from citadel.config.sections import (
     EventSettings,
     GatewaySettings,
     MetricsSettings,
+    ModelPrice,
     ModelSettings,
+    RateLimitSettings,
     RedisSettings,
+    RequestLogSettings,
     VectorSettings,
 )
 
@@ -44,6 +47,11 @@ class CitadelSettings(BaseSettings):
     events: EventSettings = Field(default_factory=EventSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict, description="Cost per 1k prompt/completion tokens, by model name."
+    )
+    request_log: RequestLogSettings = Field(default_factory=RequestLogSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,57 @@
+"""Looking keys up by the hash of their secret, with a small bounded cache so most requests skip the database.
+
+A cached answer (including "no such key") is trusted for ``auth.key_cache_ttl_s``: a key revoked in another
+process is refused within that time, one revoked here at once (``forget``). When the database cannot be
+reached, a stale cached key is still honoured; an unknown one gets 503 rather than a wrong 401.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from citadel.errors import ServiceUnavailable
+from citadel.store.database import Database
+from citadel.store.keys import KeyRecord, find_by_hash
+
+logger = logging.getLogger(__name__)
+
+_MAX_ENTRIES = 10_000  # bounds memory under a flood of made-up keys
+
+
+class KeyDirectory:
+    def __init__(self, database: Database, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._database = database
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._cache: OrderedDict[str, tuple[float, KeyRecord | None]] = OrderedDict()
+
+    async def lookup(self, secret_hash: str) -> KeyRecord | None:
+        now = self._clock()
+        cached = self._cache.get(secret_hash)
+        if cached is not None and now - cached[0] < self._ttl_s:
+            self._cache.move_to_end(secret_hash)
+            return cached[1]
+        try:
+            async with self._database.transaction() as connection:
+                record = await find_by_hash(connection, secret_hash)
+        except (SQLAlchemyError, OSError, TimeoutError) as exc:
+            if cached is not None and cached[1] is not None:
+                return cached[1]
+            logger.warning("API key lookup failed: %s", type(exc).__name__)
+            raise ServiceUnavailable(
+                "The key store is unavailable; try again shortly.", retry_after_s=1
+            ) from exc
+        self._cache[secret_hash] = (now, record)
+        self._cache.move_to_end(secret_hash)
+        while len(self._cache) > _MAX_ENTRIES:
+            self._cache.popitem(last=False)
+        return record
+
+    def forget(self) -> None:
+        """Drop every cached answer (after this process changed a key)."""
+        self._cache.clear()

@@ -1,0 +1,91 @@
+"""What the gateway hands to ``Governance.record`` for each request it answered (or refused)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from citadel.store.types import utcnow
+
+# The request_log column widths: longer values are cut rather than rejected by PostgreSQL.
+_LENGTHS = {"request_id": 128, "model": 200, "served_model": 200, "endpoint": 200, "error_type": 100}
+
+
+@dataclass(frozen=True, slots=True)
+class RequestLogEntry:
+    """One request-log row.
+
+    >>> entry = RequestLogEntry(request_id="req-1", key_id=3, model="phi-3-mini", status_code=200,
+    ...     endpoint="/v1/chat/completions", latency_ms=812.0, prompt_tokens=20, completion_tokens=64)
+    """
+
+    request_id: str
+    model: str
+    endpoint: str
+    status_code: int
+    latency_ms: float
+    key_id: int | None = None
+    served_model: str | None = None
+    error_type: str | None = None
+    ttft_ms: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None  # None: computed from ``prices`` by the model that answered
+    cache_hit: bool = False
+    request_body: str | None = None
+    response_body: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+
+    def row(self) -> dict[str, Any]:
+        """Column values for ``request_log``."""
+        values = asdict(self)
+        values["cost"] = self.cost or 0.0
+        for name, length in _LENGTHS.items():
+            if values[name] is not None:
+                values[name] = values[name][:length]
+        return values
+
+    def to_json(self) -> str:
+        values = self.row()
+        values["created_at"] = self.created_at.isoformat()
+        return json.dumps(values, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, line: str) -> RequestLogEntry:
+        values = json.loads(line)
+        values["created_at"] = datetime.fromisoformat(values["created_at"])
+        return cls(**values)
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
+_IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b")
+_LONG_NUMBER = re.compile(r"\+?\d[\d ()-]{6,}\d")
+
+
+def anonymise(text: str) -> str:
+    """Mask e-mail addresses, IPv4 addresses and long numbers (phone, card, account numbers).
+
+    >>> anonymise("mail bob@example.com or call +1 555 123 4567 from 10.0.0.7")
+    'mail <email> or call <number> from <ip>'
+    """
+    text = _EMAIL.sub("<email>", text)
+    text = _IPV4.sub("<ip>", text)
+    return _LONG_NUMBER.sub("<number>", text)
+
+
+def apply_body_policy(
+    entry: RequestLogEntry, policy: Literal["none", "full", "anonymised"]
+) -> RequestLogEntry:
+    """The entry as it may be stored under ``request_log.bodies``."""
+    if policy == "full" or (entry.request_body is None and entry.response_body is None):
+        return entry
+    if policy == "none":
+        return replace(entry, request_body=None, response_body=None)
+    return replace(
+        entry,
+        request_body=anonymise(entry.request_body) if entry.request_body is not None else None,
+        response_body=anonymise(entry.response_body) if entry.response_body is not None else None,
+    )

@@ -1,0 +1,54 @@
+"""Governance metrics, registered on the registry the caller passes (a fresh one per test)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter
+
+
+class GovernanceMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        registry = registry if registry is not None else CollectorRegistry()
+        self.auth_failures = Counter(
+            "citadel_auth_failures_total",
+            "Requests refused by authentication or permission.",
+            ["reason"],
+            registry=registry,
+        )
+        self.rate_limited = Counter(
+            "citadel_rate_limited_total",
+            "Requests refused by a rate limit or budget.",
+            ["tier", "reason"],
+            registry=registry,
+        )
+        self.limiter_errors = Counter(
+            "citadel_ratelimit_backend_errors_total",
+            "Rate-limit checks that could not reach Redis (then fail-open or fail-closed).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.log_written = Counter(
+            "citadel_request_log_written_total",
+            "Request-log entries written to the database.",
+            registry=registry,
+        )
+        self.log_spilled = Counter(
+            "citadel_request_log_spilled_total",
+            "Request-log entries written to the local spill file (database unreachable or queue full).",
+            ["reason"],
+            registry=registry,
+        )
+        self.log_replayed = Counter(
+            "citadel_request_log_replayed_total",
+            "Spilled entries replayed into the database.",
+            registry=registry,
+        )
+        self.log_lost = Counter(
+            "citadel_request_log_lost_total",
+            "Entries neither written nor spilled (the spill file could not be written).",
+            registry=registry,
+        )
+        self.log_unreadable = Counter(
+            "citadel_request_log_unreadable_total",
+            "Spill-file lines that could not be parsed (a torn last line after a crash).",
+            registry=registry,
+        )

@@ -1,0 +1,95 @@
+"""Rate limiting by fixed windows: the windows of a tier, a limiter's decision and the headers it implies.
+
+A request costs 1 in each request window (minute, hour, day) and its estimated tokens in the token window.
+It is admitted only if every window has room, and then counted in all of them at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from citadel.config.sections import TierLimits
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    name: str  # "rpm", "rph", "rpd", "tpm"
+    seconds: int
+    limit: int
+    unit: Literal["requests", "tokens"]
+    cost: int
+
+    def index(self, now: float) -> int:
+        return int(now // self.seconds)
+
+    def reset_s(self, now: float) -> float:
+        return (self.index(now) + 1) * self.seconds - now
+
+
+def tier_windows(tier: TierLimits, tokens: int) -> list[Window]:
+    """The windows a request is counted in under ``tier``; a window without a limit is left out."""
+    spec: list[tuple[str, int, int | None, Literal["requests", "tokens"], int]] = [
+        ("rpm", 60, tier.requests_per_minute, "requests", 1),
+        ("rph", 3600, tier.requests_per_hour, "requests", 1),
+        ("rpd", 86400, tier.requests_per_day, "requests", 1),
+        ("tpm", 60, tier.tokens_per_minute, "tokens", max(tokens, 0)),
+    ]
+    return [Window(name, seconds, limit, unit, cost) for name, seconds, limit, unit, cost in spec if limit]
+
+
+def _duration(seconds: float) -> str:
+    """OpenAI's reset format: ``1h2m3s``, ``45s``."""
+    whole = max(math.ceil(seconds), 1)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes or hours else "")
+    return text + f"{secs}s"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The limiter's answer: ``used`` is each window's count after this request (before it, if refused)."""
+
+    allowed: bool
+    windows: tuple[Window, ...]
+    used: tuple[int, ...]
+    now: float
+    blocked_by: int | None = None  # index into ``windows``
+
+    @property
+    def retry_after_s(self) -> int:
+        if self.blocked_by is None:
+            return 0
+        return max(math.ceil(self.windows[self.blocked_by].reset_s(self.now)), 1)
+
+    def headers(self) -> dict[str, str]:
+        """``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` for the tightest window of each unit."""
+        headers: dict[str, str] = {}
+        for unit in ("requests", "tokens"):
+            candidates = [
+                (window.limit - used, window.seconds, window)
+                for window, used in zip(self.windows, self.used, strict=True)
+                if window.unit == unit
+            ]
+            if not candidates:
+                continue
+            remaining, _, window = min(candidates, key=lambda item: (item[0], item[1]))
+            headers[f"x-ratelimit-limit-{unit}"] = str(window.limit)
+            headers[f"x-ratelimit-remaining-{unit}"] = str(max(remaining, 0))
+            headers[f"x-ratelimit-reset-{unit}"] = _duration(window.reset_s(self.now))
+        return headers
+
+
+class LimiterUnavailable(Exception):
+    """The shared counter store (Redis) could not be reached; the caller applies fail-open or fail-closed."""
+
+
+class RateLimiter(Protocol):
+    """Counts ``windows`` for ``subject`` atomically: all windows have room and are counted, or none is."""
+
+    async def acquire(self, subject: str, windows: Sequence[Window]) -> Decision: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,225 @@
+"""``Governance``: what the gateway calls on every request (``admit`` before, ``record`` after).
+
+    governance = await Governance.open(settings, registry=registry)     # in the lifespan
+    admission = await governance.admit(request.headers.get("authorization"), model, estimated_tokens)
+    ...                                                                    # forward; add admission.headers
+    governance.record(RequestLogEntry(request_id=..., key_id=admission.key_id, ...))
+    await governance.aclose()                                              # flushes the request log
+
+``admit`` raises the typed errors of :mod:`citadel.errors` (401, 403, 429, 503), which the gateway's one
+error table turns into OpenAI-shaped JSON. ``record`` never blocks and never raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry
+
+from citadel.config import CitadelSettings
+from citadel.errors import (
+    AuthenticationError,
+    PermissionDenied,
+    QuotaExceeded,
+    RateLimited,
+    ServiceUnavailable,
+)
+from citadel.governance.admission import ADMIN, ANONYMOUS, Admission, Principal
+from citadel.governance.api_keys import hash_secret, redact
+from citadel.governance.bearer import bearer_secret
+from citadel.governance.budget import SpendLedger
+from citadel.governance.costs import request_cost
+from citadel.governance.directory import KeyDirectory
+from citadel.governance.entry import RequestLogEntry, apply_body_policy
+from citadel.governance.metrics import GovernanceMetrics
+from citadel.governance.ratelimit import LimiterUnavailable, RateLimiter, tier_windows
+from citadel.governance.ratelimit_memory import MemoryRateLimiter
+from citadel.governance.retention import run_retention
+from citadel.governance.spill import SpillFile
+from citadel.governance.writer import RequestLogWriter
+from citadel.store.database import Database, open_database
+from citadel.store.keys import KeyRecord
+from citadel.store.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+
+def spill_directory(settings: CitadelSettings) -> Path:
+    return settings.request_log.spill_dir or settings.data_dir / "request-log-spill"
+
+
+def make_limiter(settings: CitadelSettings) -> RateLimiter:
+    """Redis when ``redis.url`` is set (imported only then), else in-process counters."""
+    if settings.redis.url:
+        from citadel.governance.ratelimit_redis import RedisRateLimiter
+
+        return RedisRateLimiter(settings.redis.url, timeout_s=settings.rate_limits.redis_timeout_s)
+    return MemoryRateLimiter()
+
+
+class Governance:
+    """Authentication, rate limits, budgets and the request log for one gateway process."""
+
+    def __init__(
+        self,
+        settings: CitadelSettings,
+        database: Database,
+        limiter: RateLimiter,
+        metrics: GovernanceMetrics,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.metrics = metrics
+        self.keys = KeyDirectory(database, settings.auth.key_cache_ttl_s)
+        self._limiter = limiter
+        self._ledger = SpendLedger(database, refresh_s=max(settings.auth.key_cache_ttl_s, 1.0))
+        self._writer = RequestLogWriter(
+            database, settings.request_log, SpillFile(spill_directory(settings)), metrics
+        )
+        self._retention: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(
+        cls, settings: CitadelSettings, *, registry: CollectorRegistry | None = None
+    ) -> Governance:
+        """Open the database (migrating it), the limiter and the background tasks."""
+        database = await open_database(settings.database)
+        governance = cls(settings, database, make_limiter(settings), GovernanceMetrics(registry))
+        governance._start()
+        if not settings.auth.enabled:
+            logger.warning("auth is off (auth.enabled: false): every request is served without an API key")
+        return governance
+
+    def _start(self) -> None:
+        self._writer.start()
+        self._retention = asyncio.create_task(
+            run_retention(self.database, self.settings.request_log), name="citadel-retention"
+        )
+        self._retention.add_done_callback(_report_crash)
+
+    async def aclose(self) -> None:
+        """Stop the tasks, flush the request log (to the database or the spill file), close every client."""
+        if self._retention is not None:
+            self._retention.remove_done_callback(_report_crash)
+            self._retention.cancel()
+            await asyncio.gather(self._retention, return_exceptions=True)
+        await self._writer.aclose()
+        await self._limiter.aclose()
+        await self.database.aclose()
+
+    # -- before a request -------------------------------------------------------------------------------
+    async def admit(self, authorization_header: str | None, model: str, estimated_tokens: int) -> Admission:
+        """Authenticate, authorise ``model``, check the budget and count the request against the rate limits.
+
+        Raises ``AuthenticationError`` (401), ``PermissionDenied`` (403), ``QuotaExceeded`` (429
+        insufficient_quota), ``RateLimited`` (429 with Retry-After) or ``ServiceUnavailable`` (503: the key
+        store, or Redis with ``rate_limits.fail_open: false``, is unreachable).
+        """
+        if not self.settings.auth.enabled:
+            return Admission(ANONYMOUS)
+        try:
+            principal, key = await self._authenticate(bearer_secret(authorization_header))
+        except AuthenticationError:
+            self.metrics.auth_failures.labels(reason="invalid_key").inc()
+            raise
+        if key is None:
+            return Admission(principal)
+        if not key.allows(model):
+            self.metrics.auth_failures.labels(reason="model_not_allowed").inc()
+            raise PermissionDenied(
+                f"This API key is not allowed to use the model {model!r}.",
+                param="model",
+                code="model_not_allowed",
+            )
+        await self._check_budget(key)
+        return Admission(principal, await self._count(key, estimated_tokens))
+
+    async def _authenticate(self, secret: str) -> tuple[Principal, KeyRecord | None]:
+        admin_key = self.settings.auth.admin_key
+        if admin_key and hmac.compare_digest(secret.encode(), admin_key.encode()):
+            return ADMIN, None
+        key = await self.keys.lookup(hash_secret(secret))
+        if key is None:
+            raise AuthenticationError(f"Incorrect API key provided: {redact(secret)}.")
+        problem = key.problem(utcnow())
+        if problem is not None:
+            raise AuthenticationError(f"The API key {key.prefix}**** is {problem}.")
+        return Principal("key", key.id, key.prefix, key.name, key.tier), key
+
+    async def authorize_admin(self, authorization_header: str | None) -> str:
+        """The actor name for an admin API call; 401 for no or an unknown key, 403 for a normal key."""
+        secret = bearer_secret(authorization_header)
+        admin_key = self.settings.auth.admin_key
+        if admin_key and hmac.compare_digest(secret.encode(), admin_key.encode()):
+            return "admin"
+        key = await self.keys.lookup(hash_secret(secret))
+        if key is None or key.problem(utcnow()) is not None:
+            raise AuthenticationError(f"Incorrect API key provided: {redact(secret)}.")
+        raise PermissionDenied("The admin API needs the admin key (auth.admin_key).")
+
+    async def _check_budget(self, key: KeyRecord) -> None:
+        if key.spend_limit is None:
+            return
+        spent = await self._ledger.spent(key, utcnow())
+        if spent >= key.spend_limit:
+            self.metrics.rate_limited.labels(tier=key.tier, reason="budget").inc()
+            raise QuotaExceeded(
+                f"You exceeded your current quota ({spent:.4f} of {key.spend_limit:.4f} this "
+                f"{key.spend_period}); ask an administrator to raise the key's spend limit."
+            )
+
+    async def _count(self, key: KeyRecord, estimated_tokens: int) -> dict[str, str]:
+        limits = self.settings.rate_limits
+        tier = limits.tiers.get(key.tier) or limits.tiers[limits.default_tier]
+        windows = tier_windows(tier, estimated_tokens)
+        if not limits.enabled or not windows:
+            return {}
+        try:
+            decision = await self._limiter.acquire(f"key:{key.id}", windows)
+        except LimiterUnavailable as exc:
+            outcome = "fail_open" if limits.fail_open else "fail_closed"
+            self.metrics.limiter_errors.labels(outcome=outcome).inc()
+            logger.warning("rate limiter unreachable (%s): %s", outcome, exc)
+            if limits.fail_open:
+                return {}
+            raise ServiceUnavailable(
+                "The rate limiter is unavailable; try again shortly.", retry_after_s=1
+            ) from exc
+        if not decision.allowed:
+            self.metrics.rate_limited.labels(tier=key.tier, reason="rate").inc()
+            blocked = decision.windows[decision.blocked_by or 0]
+            raise RateLimited(
+                f"Rate limit reached for this key ({blocked.limit} {blocked.unit} per {blocked.seconds} s, "
+                f"tier {key.tier}); retry in {decision.retry_after_s} s.",
+                retry_after_s=decision.retry_after_s,
+                headers=decision.headers(),
+            )
+        return decision.headers()
+
+    # -- after a request --------------------------------------------------------------------------------
+    def record(self, entry: RequestLogEntry) -> None:
+        """Queue one request-log entry (cost filled in from ``prices``); never blocks, never raises."""
+        if not self.settings.request_log.enabled:
+            return
+        if entry.cost is None:
+            model = entry.served_model or entry.model
+            cost = request_cost(self.settings.prices, model, entry.prompt_tokens, entry.completion_tokens)
+            entry = replace(entry, cost=cost)
+        entry = apply_body_policy(entry, self.settings.request_log.bodies)
+        if entry.key_id is not None and entry.cost:
+            self._ledger.add(entry.key_id, entry.cost)
+        self._writer.submit(entry)
+
+    @property
+    def queued(self) -> int:
+        """Request-log entries waiting for the writer."""
+        return self._writer.queued
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("%s stopped: %r", task.get_name(), task.exception())
