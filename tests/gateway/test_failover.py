@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import httpx
 
 from tests.gateway.harness import gateway_client, metric
-from tests.helpers import SMOLLM2_NAME, free_port, serve_smollm2, smollm2_model
+from tests.helpers import (
+    SMOLLM2_NAME,
+    ServiceProcess,
+    free_port,
+    serve_smollm2,
+    smollm2_model,
+    write_config,
+)
 
 CHAT = {"model": SMOLLM2_NAME, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 8}
 
@@ -65,3 +73,37 @@ async def test_fallback_model_answers_and_is_named(tmp_path: Path, model_url: st
     assert metric(metrics, "llm_fallbacks_total", model="mixtral-8x7b", fallback=SMOLLM2_NAME) == 1
     assert metric(metrics, "llm_requests_total", model=SMOLLM2_NAME, status="success") == 1
     assert isinstance(response, httpx.Response)
+
+
+async def test_model_service_killed_mid_stream_ends_it_with_an_error_event(tmp_path: Path) -> None:
+    doomed = serve_smollm2(tmp_path)
+    gateway_port = free_port()
+    try:
+        model = smollm2_model(_port(doomed.health_url.removesuffix("/health")))
+        config = write_config(tmp_path, {"gateway": {"port": gateway_port}, "models": [model]})
+        gateway = await asyncio.to_thread(
+            ServiceProcess,
+            ["gateway", "--config", str(config)],
+            f"http://127.0.0.1:{gateway_port}/health",
+            log=tmp_path / "gateway.log",
+        )
+        try:
+            body = {**CHAT, "stream": True, "max_tokens": 400, "ignore_eos": True}
+            events: list[str] = []
+            async with (
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway_port}", timeout=120) as client,
+                client.stream("POST", "/v1/chat/completions", json=body) as response,
+            ):
+                assert response.status_code == 200
+                async for line in response.aiter_lines():
+                    if line.startswith("data: "):
+                        events.append(line.removeprefix("data: "))
+                    if len(events) == 3:
+                        doomed.kill()  # the rest of the answer will never come
+        finally:
+            await asyncio.to_thread(gateway.stop)
+    finally:
+        doomed.kill()
+    assert len(events) > 3
+    assert events[-1] != "[DONE]"
+    assert json.loads(events[-1])["error"]["code"] == "upstream_failed"
