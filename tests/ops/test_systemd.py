@@ -13,6 +13,7 @@ from citadel.config import load_settings
 from citadel.ops.assets import write_files
 from citadel.ops.systemd import SystemdLayout, render_systemd
 from tests.helpers import SMOLLM2_NAME, free_port, smollm2_model, write_config
+from tests.ops.stack import OpsStack
 from tests.ops.tools import hxp_settings, run, tool
 
 CITADEL = Path(sys.executable).parent / "citadel"
@@ -39,7 +40,8 @@ def test_hxp_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     _settings, config = hxp_settings(tmp_path)
     out = _render(tmp_path, config)
     instances = [f"citadel-llm@{name}.service" for name in ("mixtral-8x7b", "phi-3-mini")]
-    result = _verify(out, ["citadel-llm.target", "citadel-llm-gateway.service", *instances])
+    timer = ["citadel-llm-health.timer", "citadel-llm-health.service"]
+    result = _verify(out, ["citadel-llm.target", "citadel-llm-gateway.service", *instances, *timer])
     assert result.returncode == 0, result.stderr
     assert _complaints_about_us(result) == []
 
@@ -112,3 +114,16 @@ def test_pre_start_and_start_commands_run_citadel_with_the_env_file(tmp_path: Pa
     assert "model files" in pre_start.stdout
     start = _unit_command(unit, "ExecStart", SMOLLM2_NAME, environment)
     assert start == [str(CITADEL), "serve-model", SMOLLM2_NAME, "--config", str(config)]
+
+
+def test_the_health_timer_runs_citadel_health_every_five_minutes(ops_stack: OpsStack, tmp_path: Path) -> None:
+    out = _render(tmp_path, ops_stack.config)
+    timer = (out / "citadel-llm-health.timer").read_text(encoding="utf-8")
+    assert "OnCalendar=*:0/5\n" in timer
+    unit = (out / "citadel-llm-health.service").read_text(encoding="utf-8")
+    assert f"EnvironmentFile={out / 'env'}/gateway.env" in unit
+    command = _unit_command(unit, "ExecStart", "", {"CITADEL_CONFIG": str(ops_stack.config)})
+    assert command == [str(CITADEL), "health", "--config", str(ops_stack.config)]
+    health = run(command)
+    assert health.returncode == 0, health.stdout + health.stderr
+    assert "Overall: HEALTHY" in health.stdout

@@ -2,7 +2,8 @@
 
 ``citadel-llm@.service`` is one template for every model: ``citadel-llm@<model>.service`` reads its
 ``<model>.env`` and runs ``citadel check <model>`` then ``citadel serve-model <model>``, which starts vLLM or
-the built-in engine by the model's backend. systemd does not expand variables in ``MemoryMax=`` or
+the built-in engine by the model's backend; ``citadel-llm-health.timer`` runs ``citadel health`` every five
+minutes (the seed's cron job). systemd does not expand variables in ``MemoryMax=`` or
 ``CPUQuota=``, so each model's limits live in a drop-in next to the template rather than in the env file.
 """
 
@@ -84,6 +85,8 @@ def render_systemd(settings: CitadelSettings, layout: SystemdLayout) -> Rendered
         "citadel-llm@.service": render("citadel-llm@.service.j2"),
         "citadel-llm.target": render("citadel-llm.target.j2"),
         "citadel-llm-gateway.service": render("citadel-llm-gateway.service.j2"),
+        "citadel-llm-health.service": render("citadel-llm-health.service.j2"),
+        "citadel-llm-health.timer": render("citadel-llm-health.timer.j2"),
         "env/gateway.env": render("service.env.j2", unit="citadel-llm-gateway.service"),
     }
     for model in models:
