@@ -44,6 +44,7 @@ class PostgresCluster:
                 "-p", str(self.port),
                 "-k", str(self.directory),
                 "-c", "listen_addresses=127.0.0.1",
+                "-c", "fsync=off",
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
