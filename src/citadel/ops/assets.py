@@ -22,6 +22,11 @@ def reachable_host(host: str) -> str:
     return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
+def gateway_url(settings: CitadelSettings) -> str:
+    """The gateway's base URL as seen from this machine, e.g. ``http://127.0.0.1:8000``."""
+    return f"http://{reachable_host(settings.gateway.host)}:{settings.gateway.port}"
+
+
 def write_files(files: RenderedFiles, out_dir: Path) -> list[Path]:
     """Write each file under ``out_dir`` (creating folders); return the paths written, in order."""
     written = []

@@ -17,11 +17,10 @@ from pathlib import Path
 import psutil
 
 from citadel.config import CitadelSettings
-from citadel.ops.assets import local_models, reachable_host
+from citadel.ops.assets import gateway_url, local_models, reachable_host
 from citadel.ops.dependencies import probe_dependencies
 from citadel.ops.health import check_health
 from citadel.ops.probes import ProbeResult, chat_probe, tcp_probe
-from citadel.ops.verify import gateway_url
 
 Section = tuple[str, list[ProbeResult]]
 _GIB = 1024**3

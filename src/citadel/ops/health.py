@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from citadel.config import CitadelSettings
-from citadel.ops.assets import reachable_host
+from citadel.ops.assets import gateway_url
 from citadel.ops.dependencies import probe_dependencies
 from citadel.ops.probes import ProbeResult, http_probe
 
@@ -53,7 +53,6 @@ def _model_probes(settings: CitadelSettings, timeout_s: float) -> list[ProbeResu
 
 
 def check_health(settings: CitadelSettings, *, timeout_s: float = 5.0, strict: bool = False) -> HealthReport:
-    gateway = settings.gateway
-    gateway_url = f"http://{reachable_host(gateway.host)}:{gateway.port}/health"
-    services = [*_model_probes(settings, timeout_s), http_probe("gateway", gateway_url, timeout_s)]
+    gateway = http_probe("gateway", f"{gateway_url(settings)}/health", timeout_s)
+    services = [*_model_probes(settings, timeout_s), gateway]
     return HealthReport(services, probe_dependencies(settings, timeout_s), strict)

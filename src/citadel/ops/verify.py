@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import httpx
 
 from citadel.config import CitadelSettings
-from citadel.ops.assets import local_models, reachable_host
+from citadel.ops.assets import gateway_url, local_models
 from citadel.ops.dependencies import probe_dependencies
 from citadel.ops.probes import ProbeResult, chat_probe, http_probe
 
@@ -23,10 +23,6 @@ class VerifyOptions:
     max_tokens: int = 16
     api_key: str | None = None
     dependencies: bool = True
-
-
-def gateway_url(settings: CitadelSettings) -> str:
-    return f"http://{reachable_host(settings.gateway.host)}:{settings.gateway.port}"
 
 
 def _models_listed(settings: CitadelSettings, base: str, options: VerifyOptions) -> ProbeResult:
@@ -45,14 +41,16 @@ def _models_listed(settings: CitadelSettings, base: str, options: VerifyOptions)
 
 
 def _metrics(base: str, timeout_s: float) -> ProbeResult:
-    result = http_probe("gateway /metrics", f"{base}/metrics", timeout_s)
-    if not result.ok:
-        return result
-    text = httpx.get(f"{base}/metrics", timeout=timeout_s).text
-    ok = "llm_requests_total" in text
-    return ProbeResult(
-        result.subject, ok, "exports llm_requests_total" if ok else "no llm_requests_total", result.elapsed_ms
+    url = f"{base}/metrics"
+    try:
+        response = httpx.get(url, timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        return ProbeResult("gateway /metrics", False, f"{url}: {type(exc).__name__} {exc}")
+    exported = response.status_code == 200 and "llm_requests_total" in response.text
+    detail = (
+        "exports llm_requests_total" if exported else f"HTTP {response.status_code}, no llm_requests_total"
     )
+    return ProbeResult("gateway /metrics", exported, detail)
 
 
 def _concurrent(settings: CitadelSettings, base: str, options: VerifyOptions) -> ProbeResult:
