@@ -8,11 +8,14 @@ from citadel import __version__
 from citadel.cli.backup import backup
 from citadel.cli.bench import bench
 from citadel.cli.check import check, config
+from citadel.cli.db import db
 from citadel.cli.diagnostics import doctor, verify
 from citadel.cli.health import health
+from citadel.cli.keys import keys
 from citadel.cli.render import render
 from citadel.cli.serve import gateway, serve_model
 from citadel.cli.up import up
+from citadel.cli.usage import usage
 
 
 @click.group()
@@ -32,6 +35,9 @@ cli.add_command(doctor)
 cli.add_command(verify)
 cli.add_command(backup)
 cli.add_command(bench)
+cli.add_command(keys)
+cli.add_command(db)
+cli.add_command(usage)
 
 
 def main() -> None:
