@@ -23,16 +23,20 @@ if ((${#need_apt[@]})); then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# The ops tests run the real tools (Debian packages): systemd-analyze, prometheus, promtool, alertmanager, amtool.
+# The ops tests run the real tools (Debian packages): systemd-analyze, prometheus, promtool, alertmanager, amtool;
+# the governance tests run postgresql, pgpool2 and redis-server.
 if ((DEV)); then
   need_ops=()
   command -v systemd-analyze >/dev/null || need_ops+=(systemd)
   { command -v promtool >/dev/null && command -v prometheus >/dev/null; } || need_ops+=(prometheus)
   { command -v amtool >/dev/null && command -v prometheus-alertmanager >/dev/null; } || need_ops+=(prometheus-alertmanager)
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_ops+=(postgresql)
+  command -v pgpool >/dev/null || need_ops+=(pgpool2)
+  command -v redis-server >/dev/null || need_ops+=(redis-server)
   if ((${#need_ops[@]})); then
     say "installing ops test tools: ${need_ops[*]}"
     ((${#need_apt[@]})) || apt-get update -qq
-    # policy-rc.d 101 keeps the packages' services from starting (Prometheus would take port 9090).
+    # policy-rc.d 101 keeps the packages' services from starting (Prometheus would take port 9090, Redis 6379).
     own_policy=0
     if [[ ! -e /usr/sbin/policy-rc.d ]]; then
       printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1

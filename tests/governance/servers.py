@@ -19,7 +19,14 @@ from pathlib import Path
 
 from tests.helpers import free_port
 
-_PG_BIN = Path("/usr/lib/postgresql/15/bin")
+def _postgres_bin() -> Path:
+    """The newest Debian PostgreSQL's binaries (``postgresql`` package)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda path: int(path.parts[-3]))
+    if not found:
+        raise RuntimeError("PostgreSQL is not installed: bash scripts/bootstrap.sh --dev")
+    return found[-1].parent
+
+
 _RUN_AS = "postgres"
 
 
@@ -94,7 +101,7 @@ class PostgresServer:
         self.log = self._home.root / "postgres.log"
         self.process: subprocess.Popen[bytes] | None = None
         subprocess.run(
-            [str(_PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"],
+            [str(_postgres_bin() / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"],
             check=True,
             capture_output=True,
             user=self._home.uid,
@@ -113,7 +120,7 @@ class PostgresServer:
     def start(self) -> None:
         settings = ["listen_addresses=127.0.0.1", f"unix_socket_directories={self._home.root}", "fsync=off"]
         settings += ["synchronous_commit=off", "full_page_writes=off", "max_connections=100"]
-        argv = [str(_PG_BIN / "postgres"), "-D", str(self.data), "-p", str(self.port)]
+        argv = [str(_postgres_bin() / "postgres"), "-D", str(self.data), "-p", str(self.port)]
         for setting in settings:
             argv += ["-c", setting]
         with self.log.open("ab") as log:
