@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -13,6 +13,8 @@ class ServiceMetrics:
     def __init__(self, registry: CollectorRegistry, model_name: str) -> None:
         self.registry = registry
         self.model_name = model_name
+        # process_resident_memory_bytes and friends: the memory panel and capacity alerts read them.
+        ProcessCollector(registry=registry)
         self.requests_running = self.gauge("vllm:num_requests_running", "Requests being processed.")
         self.requests_waiting = self.gauge("vllm:num_requests_waiting", "Requests queued for the engine.")
         self.prompt_tokens = self.counter("vllm:prompt_tokens", "Prompt (input) tokens processed.")
