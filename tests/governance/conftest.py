@@ -64,7 +64,7 @@ def make_settings(tmp_path: Path, database_url: str, **sections: Any) -> Citadel
         "data_dir": str(tmp_path / "var"),
         "database": {"url": database_url},
         "auth": {"enabled": True, "admin_key": "admin-secret-for-tests", "key_cache_ttl_s": 0},
-        "request_log": {"flush_interval_s": 0.05, "retry_interval_s": 0.2, "purge_interval_s": 3600},
+        "request_log": {"retry_interval_s": 0.2},
     }
     data.update(sections)
     return CitadelSettings(**data)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tests.helpers import free_port
 
+
 def _postgres_bin() -> Path:
     """The newest Debian PostgreSQL's binaries (``postgresql`` package)."""
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda path: int(path.parts[-3]))
@@ -101,7 +102,16 @@ class PostgresServer:
         self.log = self._home.root / "postgres.log"
         self.process: subprocess.Popen[bytes] | None = None
         subprocess.run(
-            [str(_postgres_bin() / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"],
+            [
+                str(_postgres_bin() / "initdb"),
+                "-D",
+                str(self.data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
             check=True,
             capture_output=True,
             user=self._home.uid,

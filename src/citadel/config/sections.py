@@ -338,7 +338,6 @@ class RequestLogSettings(Section):
     enabled: bool = True
     queue_size: int = Field(default=10000, ge=1)
     batch_size: int = Field(default=500, ge=1)
-    flush_interval_s: float = Field(default=0.5, gt=0, description="Longest wait to fill a batch.")
     retry_interval_s: float = Field(default=2.0, gt=0, description="Between attempts to reach the database.")
     spill_dir: Path | None = Field(default=None, description="Default: <data_dir>/request-log-spill.")
     bodies: Literal["none", "full", "anonymised"] = Field(

@@ -7,6 +7,7 @@ refresh), on every worker: close enough for a budget, and no database write on t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from citadel.store.request_log import spent_since
 logger = logging.getLogger(__name__)
 
 PERIODS = ("day", "week", "month")
+_REFRESH_TIMEOUT_S = 1.0  # a slow database must not hold requests up: the last known spend is used
 
 
 def period_start(period: str, now: datetime) -> datetime:
@@ -50,7 +52,7 @@ class SpendLedger:
         stored = self._stored.get(key.id)
         if stored is None or stored[0] != start or self._clock() - stored[1] >= self._refresh_s:
             try:
-                async with self._database.transaction() as connection:
+                async with asyncio.timeout(_REFRESH_TIMEOUT_S), self._database.transaction() as connection:
                     total = await spent_since(connection, key.id, start)
             except (SQLAlchemyError, OSError, TimeoutError) as exc:
                 logger.warning("spend of key %s not refreshed: %s", key.prefix, type(exc).__name__)

@@ -2,11 +2,13 @@
 
 A cached answer (including "no such key") is trusted for ``auth.key_cache_ttl_s``: a key revoked in another
 process is refused within that time, one revoked here at once (``forget``). When the database cannot be
-reached, a stale cached key is still honoured; an unknown one gets 503 rather than a wrong 401.
+reached (or takes over a second to refresh a cached key), the stale cached key is still honoured; an unknown
+one gets 503 rather than a wrong 401.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -21,6 +23,7 @@ from citadel.store.keys import KeyRecord, find_by_hash
 logger = logging.getLogger(__name__)
 
 _MAX_ENTRIES = 10_000  # bounds memory under a flood of made-up keys
+_REFRESH_TIMEOUT_S = 1.0
 
 
 class KeyDirectory:
@@ -37,8 +40,10 @@ class KeyDirectory:
             self._cache.move_to_end(secret_hash)
             return cached[1]
         try:
-            async with self._database.transaction() as connection:
-                record = await find_by_hash(connection, secret_hash)
+            # With a cached answer to fall back on, a slow database may not hold the request up.
+            async with asyncio.timeout(_REFRESH_TIMEOUT_S if cached is not None else None):
+                async with self._database.transaction() as connection:
+                    record = await find_by_hash(connection, secret_hash)
         except (SQLAlchemyError, OSError, TimeoutError) as exc:
             if cached is not None and cached[1] is not None:
                 return cached[1]
