@@ -39,7 +39,7 @@ async def gateway_client(
     app = create_gateway_app(load_settings(config), clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=60) as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=120) as client:
             yield client
 
 
