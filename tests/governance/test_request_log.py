@@ -118,24 +118,33 @@ async def test_nothing_is_lost_through_pgpool_while_postgres_is_down(
     assert (registry.get_sample_value("citadel_request_log_spilled_total", {"reason": "database"}) or 0) > 0
 
 
-async def test_a_full_queue_spills_and_close_flushes(tmp_path: Path, sqlite_url: str) -> None:
+async def test_a_full_queue_spills_and_the_spill_is_replayed(tmp_path: Path, sqlite_url: str) -> None:
     registry = CollectorRegistry()
     settings = make_settings(
         tmp_path, sqlite_url, request_log={"queue_size": 50, "batch_size": 20, "retry_interval_s": 0.2}
     )
     governance = await Governance.open(settings, registry=registry)
-    ids = [f"burst-{i}" for i in range(500)]
-    for request_id in ids:  # no await: the writer cannot run, the queue overflows
-        governance.record(_entry(request_id))
-    assert governance.queued == 50
-    await governance.aclose()  # flushes the queue; the overflow waits in the spill file
-    assert registry.get_sample_value("citadel_request_log_spilled_total", {"reason": "queue_full"}) == 450
-    governance = await Governance.open(settings, registry=CollectorRegistry())  # replays the spill file
     try:
-        await _wait_for_rows(governance, 500)
+        await _wait_for_rows(governance, 0)  # the writer has started and scanned for old spill files
+        ids = [f"burst-{i}" for i in range(500)]
+        for request_id in ids:  # no await: the writer cannot run, the queue overflows
+            governance.record(_entry(request_id))
+        assert governance.queued == 50
+        assert registry.get_sample_value("citadel_request_log_spilled_total", {"reason": "queue_full"}) == 450
+        await _wait_for_rows(governance, 500)  # the database never went away: the spill is replayed anyway
     finally:
         await governance.aclose()
     assert sorted(await _request_ids(sqlite_url)) == sorted(ids)
+
+
+async def test_close_flushes_the_queue(tmp_path: Path, sqlite_url: str) -> None:
+    governance = await Governance.open(make_settings(tmp_path, sqlite_url), registry=CollectorRegistry())
+    ids = [f"last-{i}" for i in range(300)]
+    for request_id in ids:
+        governance.record(_entry(request_id))
+    await governance.aclose()
+    assert sorted(await _request_ids(sqlite_url)) == sorted(ids)
+    assert not list((tmp_path / "var" / "request-log-spill").glob("*.jsonl"))  # written, not spilled
 
 
 async def test_a_dead_process_spill_file_is_replayed_exactly_once(tmp_path: Path, sqlite_url: str) -> None:

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 # What "the database is not there right now" looks like; anything else is a bug and is not retried blindly.
 _UNREACHABLE = (SQLAlchemyError, OSError, TimeoutError)
 _REJECTED = (IntegrityError, DataError)
+_ORPHAN_SCAN_INTERVAL_S = 60.0
 
 
 class RequestLogWriter:
@@ -42,7 +43,8 @@ class RequestLogWriter:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._database_down_at: float | None = None
-        self._replay_due = True  # orphans of an earlier run are replayed first
+        self._replay_due = False
+        self._next_orphan_scan = 0.0  # at once: orphans of an earlier run are replayed first
         self._in_flight: Sequence[RequestLogEntry] = ()
 
     # -- the request path -------------------------------------------------------------------------------
@@ -99,7 +101,7 @@ class RequestLogWriter:
                 self._in_flight = batch
                 await self._write(batch)
                 self._in_flight = ()
-            if self._replay_due and self._database_reachable_now() and not self._stopping.is_set():
+            if self._should_replay():
                 await self._replay()
 
     async def _next_batch(self) -> list[RequestLogEntry]:
@@ -128,6 +130,19 @@ class RequestLogWriter:
             except asyncio.QueueEmpty:
                 break
         return batch
+
+    def _should_replay(self) -> bool:
+        """Spilled entries wait, the database seems reachable, and we are not shutting down.
+
+        Besides this process's own spills, the folder is scanned now and then for files a crashed worker
+        left behind while the others kept running.
+        """
+        if self._stopping.is_set() or not self._database_reachable_now():
+            return False
+        if time.monotonic() >= self._next_orphan_scan:
+            self._next_orphan_scan = time.monotonic() + _ORPHAN_SCAN_INTERVAL_S
+            return True
+        return self._replay_due or self._spill.pending
 
     def _database_reachable_now(self) -> bool:
         """False while the database is down and the retry interval has not passed since the last try."""
