@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from citadel.store.types import utcnow
@@ -43,6 +43,8 @@ class RequestLogEntry:
         """Column values for ``request_log``."""
         values = asdict(self)
         values["cost"] = self.cost or 0.0
+        if self.created_at.tzinfo is None:  # a naive time from a caller is taken as UTC
+            values["created_at"] = self.created_at.replace(tzinfo=UTC)
         for name, length in _LENGTHS.items():
             if values[name] is not None:
                 values[name] = values[name][:length]
@@ -50,7 +52,7 @@ class RequestLogEntry:
 
     def to_json(self) -> str:
         values = self.row()
-        values["created_at"] = self.created_at.isoformat()
+        values["created_at"] = values["created_at"].isoformat()
         return json.dumps(values, separators=(",", ":"))
 
     @classmethod

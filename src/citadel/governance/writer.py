@@ -92,6 +92,9 @@ class RequestLogWriter:
                 raise
             except Exception:  # the supervisor logs it and restarts the loop
                 logger.exception("request log writer failed; restarting it in 1 s")
+                if self._in_flight:
+                    await self._spill_async(self._in_flight, "writer_error")
+                    self._in_flight = ()
                 await asyncio.sleep(1.0)
 
     async def _run(self) -> None:
