@@ -88,7 +88,11 @@ class Governance:
     ) -> Governance:
         """Open the database (migrating it), the limiter and the background tasks."""
         database = await open_database(settings.database)
-        governance = cls(settings, database, make_limiter(settings), GovernanceMetrics(registry))
+        try:
+            governance = cls(settings, database, make_limiter(settings), GovernanceMetrics(registry))
+        except BaseException:
+            await database.aclose()
+            raise
         governance._start()
         if not settings.auth.enabled:
             logger.warning("auth is off (auth.enabled: false): every request is served without an API key")
