@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
 from citadel.cli.options import config_option, load_or_exit
 from citadel.config import CitadelSettings
@@ -46,6 +48,9 @@ def run_with_database(settings: CitadelSettings, action: Callable[[Database], Aw
         return asyncio.run(main())
     except CitadelError as exc:
         raise click.ClickException(exc.message) from exc
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        where = make_url(settings.database.url).render_as_string(hide_password=True)
+        raise click.ClickException(f"database {where}: {type(exc).__name__}: {exc}") from exc
 
 
 def _when(value: datetime | None) -> str:
