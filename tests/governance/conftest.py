@@ -28,6 +28,14 @@ def pgpool(postgres: PostgresServer) -> Iterator[PgpoolServer]:
     server.close()
 
 
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of the test's own, which it may stop and restart."""
+    server = PostgresServer()
+    yield server
+    server.close()
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     server = RedisServer()

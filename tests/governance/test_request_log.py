@@ -5,10 +5,8 @@ dropping; closing flushes; a spill file left by a dead process is replayed once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import func, select
 
@@ -19,14 +17,6 @@ from citadel.store import open_database
 from citadel.store.tables import request_log
 from tests.governance.conftest import make_settings
 from tests.governance.servers import PgpoolServer, PostgresServer
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[PostgresServer]:
-    """A PostgreSQL of this test's own: the test stops and restarts it."""
-    server = PostgresServer()
-    yield server
-    server.close()
 
 
 def _entry(request_id: str) -> RequestLogEntry:
