@@ -84,12 +84,17 @@ class Governance:
 
     @classmethod
     async def open(
-        cls, settings: CitadelSettings, *, registry: CollectorRegistry | None = None
+        cls,
+        settings: CitadelSettings,
+        *,
+        registry: CollectorRegistry | None = None,
+        limiter: RateLimiter | None = None,
     ) -> Governance:
-        """Open the database (migrating it), the limiter and the background tasks."""
+        """Open the database (migrating it), the limiter (by default from ``redis.url``) and the tasks."""
         database = await open_database(settings.database)
         try:
-            governance = cls(settings, database, make_limiter(settings), GovernanceMetrics(registry))
+            limiter = limiter if limiter is not None else make_limiter(settings)
+            governance = cls(settings, database, limiter, GovernanceMetrics(registry))
         except BaseException:
             await database.aclose()
             raise
