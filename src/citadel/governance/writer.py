@@ -201,7 +201,8 @@ class RequestLogWriter:
     async def _replay_one(self, claim: Claim) -> bool:
         replayed = 0
         try:
-            for lines in await asyncio.to_thread(lambda: list(claim.lines(self._settings.batch_size))):
+            chunks = claim.lines(self._settings.batch_size)  # read one batch at a time, off the event loop
+            while (lines := await asyncio.to_thread(next, chunks, None)) is not None:
                 entries = self._parse(lines)
                 try:
                     async with self._database.transaction() as connection:
