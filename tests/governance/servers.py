@@ -1,7 +1,8 @@
 """Real PostgreSQL, Pgpool-II and Redis servers for the governance tests, on free loopback ports.
 
-PostgreSQL refuses to run as root, so its processes run as the ``postgres`` system user (``subprocess``'s
-``user=``, so the PID we hold is the server's own) in a private folder under /tmp that the user owns.
+PostgreSQL refuses to run as root, so when the tests run as root its processes run as the ``postgres`` system
+user (``subprocess``'s ``user=``, so the PID we hold is the server's own) in a private folder under /tmp that
+the user owns; as any other user they simply run as that user.
 Everything is stopped by PID.
 """
 
@@ -16,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.helpers import free_port
 
@@ -62,9 +64,21 @@ class _Owned:
 
     def __init__(self, prefix: str) -> None:
         self.root = Path(tempfile.mkdtemp(prefix=prefix))
-        user = pwd.getpwnam(_RUN_AS)
-        self.uid, self.gid = user.pw_uid, user.pw_gid
-        os.chown(self.root, self.uid, self.gid)
+        self.as_root = os.geteuid() == 0
+        if self.as_root:  # PostgreSQL refuses root: its servers run as the postgres user
+            user = pwd.getpwnam(_RUN_AS)
+            self.uid, self.gid = user.pw_uid, user.pw_gid
+        else:
+            self.uid, self.gid = os.getuid(), os.getgid()
+        self.chown(self.root)
+
+    def chown(self, path: Path) -> None:
+        if self.as_root:
+            os.chown(path, self.uid, self.gid)
+
+    def run_as(self) -> dict[str, Any]:
+        """``subprocess`` arguments that start a server as the owning user (nothing when we are not root)."""
+        return {"user": self.uid, "group": self.gid, "extra_groups": []} if self.as_root else {}
 
     def cleanup(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -114,9 +128,7 @@ class PostgresServer:
             ],
             check=True,
             capture_output=True,
-            user=self._home.uid,
-            group=self._home.gid,
-            extra_groups=[],
+            **self._home.run_as(),
             cwd=self._home.root,
             timeout=120,
         )
@@ -138,9 +150,7 @@ class PostgresServer:
                 argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                user=self._home.uid,
-                group=self._home.gid,
-                extra_groups=[],
+                **self._home.run_as(),
                 cwd=self._home.root,
                 start_new_session=True,
             )
@@ -205,7 +215,7 @@ class PgpoolServer:
         (root / "pcp.conf").write_text("")
         (root / "pool_hba.conf").write_text("")
         for name in ("pgpool.conf", "pcp.conf", "pool_hba.conf"):
-            os.chown(root / name, self._home.uid, self._home.gid)
+            self._home.chown(root / name)
         argv = ["pgpool", "-n", "-D", "-f", str(root / "pgpool.conf"), "-F", str(root / "pcp.conf")]
         argv += ["-a", str(root / "pool_hba.conf")]
         with self.log.open("ab") as log:
@@ -213,9 +223,7 @@ class PgpoolServer:
                 argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                user=self._home.uid,
-                group=self._home.gid,
-                extra_groups=[],
+                **self._home.run_as(),
                 cwd=root,
                 start_new_session=True,
             )
