@@ -14,6 +14,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from citadel.errors import AuthenticationError
 from citadel.governance import Governance
 from citadel.governance.keys_admin import KeySpec, create_key, revoke_key
 from citadel.governance.ratelimit_memory import MemoryRateLimiter
@@ -233,3 +234,18 @@ async def test_no_secret_appears_in_any_log_line(
     for leaked in (secret, revoked, created["secret"], "admin-secret-for-tests"):
         assert leaked not in text
         assert leaked[12:] not in text  # not even the secret part after the visible prefix
+
+
+async def test_authenticate_names_the_caller_without_counting(governance: Governance) -> None:
+    secret = await _key(governance, tier="tiny", allowed_models=("m",))  # 3 requests an hour
+    for _ in range(5):
+        principal = await governance.authenticate(f"Bearer {secret}")
+        assert principal.kind == "key"
+        assert principal.allows("m")
+        assert not principal.allows("other")
+    assert (await governance.admit(f"Bearer {secret}", "m", 1)).headers[
+        "x-ratelimit-remaining-requests"
+    ] == "2"
+    assert (await governance.authenticate("Bearer admin-secret-for-tests")).kind == "admin"
+    with pytest.raises(AuthenticationError):
+        await governance.authenticate("Bearer ctd_unknown")

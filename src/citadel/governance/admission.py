@@ -15,6 +15,11 @@ class Principal:
     key_prefix: str | None = None
     name: str | None = None
     tier: str | None = None
+    allowed_models: tuple[str, ...] | None = None  # None: every model
+
+    def allows(self, model: str) -> bool:
+        """Whether this caller may use ``model`` (e.g. to filter ``/v1/models``)."""
+        return self.allowed_models is None or model in self.allowed_models
 
 
 ANONYMOUS = Principal(kind="anonymous")

@@ -157,7 +157,21 @@ class Governance:
         problem = key.problem(utcnow())
         if problem is not None:
             raise AuthenticationError(f"The API key {key.prefix}**** is {problem}.")
-        return Principal("key", key.id, key.prefix, key.name, key.tier), key
+        return Principal("key", key.id, key.prefix, key.name, key.tier, key.allowed_models), key
+
+    async def authenticate(self, authorization_header: str | None) -> Principal:
+        """Who is calling, without counting a request: for routes such as ``/v1/models``.
+
+        401 for a missing, unknown, revoked or expired key; anonymous when auth is off.
+        """
+        if not self.settings.auth.enabled:
+            return ANONYMOUS
+        try:
+            principal, _ = await self._authenticate(bearer_secret(authorization_header))
+        except AuthenticationError:
+            self.metrics.auth_failures.labels(reason="invalid_key").inc()
+            raise
+        return principal
 
     async def authorize_admin(self, authorization_header: str | None) -> str:
         """The actor name for an admin API call; 401 for no or an unknown key, 403 for a normal key."""
