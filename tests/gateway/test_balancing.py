@@ -70,6 +70,15 @@ def test_health_needs_three_failures_to_go_down_and_two_successes_to_come_back()
     assert replica.healthy
 
 
+def test_a_refused_connection_is_conclusive() -> None:
+    replica = _replicas(1)[0]
+    replica.observe(True)
+    assert replica.observe(False, "connection refused", conclusive=True)
+    assert not replica.healthy
+    assert not replica.observe(True)  # coming back still takes the recovery threshold
+    assert replica.observe(True)
+
+
 def test_a_success_in_between_resets_the_failure_count() -> None:
     replica = _replicas(1)[0]
     replica.observe(True)

@@ -146,7 +146,8 @@ class Forwarder:
                 succeeded = False
                 failure = classify(exc)
                 if failure.kind is FailureKind.CONNECT:
-                    self._monitor.observe(pool, replica, False, failure.detail)
+                    refused = isinstance(exc, aiohttp.ClientConnectorError)
+                    self._monitor.observe(pool, replica, False, failure.detail, conclusive=refused)
                 raise failure from exc
             replica.record_first_byte(time.perf_counter() - sent)
             if exchange.request.stream and upstream.status == 200:

@@ -1,8 +1,9 @@
 """The background health monitor: probes every replica's ``/health`` on an interval.
 
 A replica's first observation decides its state at once; after that it takes ``health_failure_threshold``
-failures in a row (probes or refused connections) to mark it down and ``health_recovery_threshold`` good
-probes in a row to bring it back.
+failed probes (or connect timeouts) in a row to mark it down and ``health_recovery_threshold`` good probes in
+a row to bring it back. A refused connection marks it down at once: on a known address it means nothing
+listens there.
 """
 
 from __future__ import annotations
@@ -58,9 +59,16 @@ class HealthMonitor:
             self.observe(pool, replica, False, f"health probe answered {status}")
 
     @staticmethod
-    def observe(pool: ModelPool, replica: Replica, healthy: bool, error: str | None = None) -> None:
+    def observe(
+        pool: ModelPool,
+        replica: Replica,
+        healthy: bool,
+        error: str | None = None,
+        *,
+        conclusive: bool = False,
+    ) -> None:
         """Record what a probe or a proxied request learnt about ``replica``."""
-        if replica.observe(healthy, error):
+        if replica.observe(healthy, error, conclusive=conclusive):
             log = logger.info if healthy else logger.warning
             log(
                 "replica is now %s%s",

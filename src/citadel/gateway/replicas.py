@@ -57,12 +57,16 @@ class Replica:
         """Healthy and its breaker admits a call."""
         return self.healthy and self.breaker.allows()
 
-    def observe(self, ok: bool, error: str | None = None) -> bool:
-        """Record a probe or connection outcome; returns whether the health state changed."""
+    def observe(self, ok: bool, error: str | None = None, *, conclusive: bool = False) -> bool:
+        """Record a probe or connection outcome; returns whether the health state changed.
+
+        A ``conclusive`` failure (a refused connection: nothing listens there) marks the replica down at once;
+        any other needs ``failures`` in a row.
+        """
         self.last_checked = time.time()
         if not ok:
             self.last_error = error
-        if not self.known:
+        if not self.known or (conclusive and not ok and self.healthy):
             self.known = True
             self._set(ok)
             return True
