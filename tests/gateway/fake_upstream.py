@@ -27,6 +27,9 @@ class Script:
 
     status: int = 200  # for non-streaming answers
     cut_stream_after: int | None = None  # events sent before the connection is dropped
+    stream_events: int = 5
+    event_interval_s: float = 0.0
+    reader_left: bool = False  # a stream's reader (the gateway) closed the connection before the end
     seen_request_ids: list[str] = field(default_factory=list)
     seen_models: list[str] = field(default_factory=list)
     calls: int = 0
@@ -49,14 +52,18 @@ def _app(script: Script) -> web.Application:
             return web.json_response(COMPLETION)
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
-        for index in range(5):
+        for index in range(script.stream_events):
             if script.cut_stream_after is not None and index == script.cut_stream_after:
                 assert request.transport is not None
                 request.transport.abort()  # a crash mid-stream: no terminating chunk
                 return response
             delta = {"choices": [{"index": 0, "delta": {"content": f"t{index}"}}]}
-            await response.write(b"data: " + json.dumps(delta).encode() + b"\n\n")
-            await asyncio.sleep(0)
+            try:
+                await response.write(b"data: " + json.dumps(delta).encode() + b"\n\n")
+            except ConnectionError:
+                script.reader_left = True
+                return response
+            await asyncio.sleep(script.event_interval_s)
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response

@@ -1,4 +1,4 @@
-"""Metrics with several uvicorn workers: any worker's /metrics counts every worker's requests."""
+"""The gateway as a real process: metrics over two workers, and a client leaving mid-stream."""
 
 from __future__ import annotations
 
@@ -69,3 +69,33 @@ async def test_metrics_are_summed_over_two_workers(tmp_path: Path) -> None:
     assert metric(text, "llm_request_duration_seconds_count", model="fake") == sent
     assert metric(text, "llm_active_requests", model="fake") == 0
     assert metric(text, "llm_tokens_processed_total", model="fake", type="prompt") == 3 * sent
+
+
+async def test_a_client_leaving_mid_stream_frees_the_upstream(tmp_path: Path) -> None:
+    script = Script(stream_events=2000, event_interval_s=0.01)  # about 20 s if nobody stops it
+    async with fake_upstream(script) as url:
+        port = free_port()
+        config = write_config(tmp_path, {"gateway": {"port": port}, "models": [remote_model("fake", url)]})
+        process = await asyncio.to_thread(
+            ServiceProcess,
+            ["gateway", "--config", str(config)],
+            f"http://127.0.0.1:{port}/health",
+            log=tmp_path / "gateway.log",
+        )
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+                async with client.stream("POST", "/v1/chat/completions", json={**CHAT, "stream": True}) as r:
+                    async for line in r.aiter_lines():
+                        if line.startswith("data: "):
+                            break  # read one event, then hang up
+                for _ in range(600):  # the gateway notices at the next upstream chunk, 10 ms later
+                    text = (await client.get("/metrics")).text
+                    if script.reader_left and metric(text, "llm_active_requests", model="fake") == 0:
+                        break
+                    await asyncio.sleep(0.05)
+        finally:
+            await asyncio.to_thread(process.stop)
+    assert script.reader_left
+    assert metric(text, "llm_active_requests", model="fake") == 0
+    assert metric(text, "llm_replica_outstanding_requests", model="fake") == 0
+    assert metric(text, "llm_requests_total", model="fake", status="cancelled") == 1

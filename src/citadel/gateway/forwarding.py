@@ -8,6 +8,7 @@ retried: the model was working on it and another try would double the cost.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -30,6 +31,12 @@ logger = logging.getLogger(__name__)
 # Response headers of the upstream that the client should see; hop-by-hop ones are the server's business.
 _PASSED_HEADERS = ("content-type", "cache-control", "retry-after", "content-encoding")
 MODEL_HEADER = "x-citadel-model"
+# The ``status`` label of llm_requests_total for each way a stream can end.
+_STREAM_STATUS = {
+    StreamOutcome.SUCCESS: "success",
+    StreamOutcome.FAILED: "error",
+    StreamOutcome.ABANDONED: "cancelled",
+}
 
 
 @dataclass(slots=True)
@@ -80,6 +87,10 @@ class Forwarder:
         active.inc()
         try:
             return await self._forward(pool, exchange)
+        except asyncio.CancelledError:  # the client went away
+            active.dec()
+            self._count(exchange.requested, exchange, "cancelled")
+            raise
         except BaseException:
             active.dec()
             self._count(exchange.requested, exchange, "error")
@@ -210,7 +221,7 @@ class Forwarder:
             if outcome is StreamOutcome.SUCCESS:
                 replica.note_success()
             _verdict(replica, {StreamOutcome.SUCCESS: True, StreamOutcome.FAILED: False}.get(outcome))
-            status = "success" if outcome is StreamOutcome.SUCCESS else "error"
+            status = _STREAM_STATUS[outcome]
             self._finish(pool, exchange, status, tail.usage(), overhead=False)
             if outcome is StreamOutcome.FAILED:
                 logger.warning(
