@@ -20,7 +20,7 @@ from citadel.gateway.forwarding import Forwarder
 from citadel.gateway.health import HealthMonitor
 from citadel.gateway.log_format import configure_gateway_logging
 from citadel.gateway.metrics import GatewayMetrics
-from citadel.gateway.multiprocess import multiprocess_dir
+from citadel.gateway.multiprocess import multiprocess_dir, retire_worker
 from citadel.gateway.request_id import RequestIdMiddleware
 from citadel.gateway.routes import router
 from citadel.gateway.routing import Router
@@ -46,7 +46,8 @@ def create_gateway_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        metrics = GatewayMetrics(registry or CollectorRegistry(), multiprocess_dir=multiprocess_dir())
+        metrics_dir = multiprocess_dir()
+        metrics = GatewayMetrics(registry or CollectorRegistry(), multiprocess_dir=metrics_dir)
         directory = ModelDirectory(settings.models, gateway, metrics, clock=clock)
         async with open_session(gateway) as session:
             monitor = HealthMonitor(
@@ -74,6 +75,7 @@ def create_gateway_app(
                 yield
             finally:
                 await monitor.stop()
+                retire_worker(metrics_dir)
 
     app = FastAPI(title="Citadel LLM Server API Gateway", lifespan=lifespan)
     cors = gateway.cors

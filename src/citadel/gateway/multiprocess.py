@@ -37,3 +37,11 @@ def multiprocess_dir() -> Path | None:
     """The shared directory if this process is one of several workers, else None."""
     value = os.environ.get(MULTIPROC_ENV_VAR)
     return Path(value) if value else None
+
+
+def retire_worker(directory: Path | None) -> None:
+    """Drop this worker's live gauges (requests in flight, outstanding) from the shared files as it exits."""
+    if directory is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid(), str(directory))  # type: ignore[no-untyped-call]
