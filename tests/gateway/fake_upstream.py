@@ -32,6 +32,7 @@ class Script:
     reader_left: bool = False  # a stream's reader (the gateway) closed the connection before the end
     seen_request_ids: list[str] = field(default_factory=list)
     seen_models: list[str] = field(default_factory=list)
+    seen_authorization: list[str] = field(default_factory=list)
     calls: int = 0
 
 
@@ -42,6 +43,7 @@ def _app(script: Script) -> web.Application:
     async def chat(request: web.Request) -> web.StreamResponse:
         script.calls += 1
         script.seen_request_ids.append(request.headers.get("x-request-id", ""))
+        script.seen_authorization.append(request.headers.get("authorization", ""))
         body = await request.json()
         script.seen_models.append(body["model"])
         if not body.get("stream"):

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from citadel.gateway.breaker import ManualClock
 from tests.gateway.fake_upstream import Script, fake_upstream
@@ -188,3 +189,21 @@ async def test_embeddings_are_forwarded_and_counted(tmp_path: Path) -> None:
         metric(metrics, "llm_requests_total", model="fake", endpoint="/v1/embeddings", status="success") == 1
     )
     assert metric(metrics, "llm_tokens_processed_total", model="fake", type="prompt") == 2
+
+
+async def test_remote_replica_gets_its_own_model_name_and_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CITADEL_TEST_UPSTREAM_TOKEN", "sk-upstream")
+    script = Script()
+    async with fake_upstream(script) as url:
+        model = remote_model("fake", url)
+        model["replicas"] = [
+            {"url": url, "served_model": "org/fake-7b", "api_key_env": "CITADEL_TEST_UPSTREAM_TOKEN"}
+        ]
+        async with gateway_client(tmp_path, [model]) as gateway:
+            response = await gateway.post("/v1/chat/completions", json=CHAT)
+    assert response.status_code == 200
+    assert response.headers["x-citadel-model"] == "fake"
+    assert script.seen_models == ["org/fake-7b"]
+    assert script.seen_authorization == ["Bearer sk-upstream"]

@@ -156,6 +156,14 @@ class ReplicaSettings(Section):
     host: str = "127.0.0.1"
     port: int | None = Field(default=None, ge=1, le=65535)
     weight: int = Field(default=1, ge=1, le=1000, description="Share of traffic under weighted_round_robin.")
+    served_model: str | None = Field(
+        default=None, description="The model's name on that server, when it differs (e.g. vLLM's path)."
+    )
+    api_key_env: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Environment variable holding a bearer token for that server (never the token itself).",
+    )
 
     @model_validator(mode="after")
     def _url_or_port(self) -> ReplicaSettings:
@@ -253,12 +261,95 @@ class RedisSettings(Section):
     url: str | None = None
 
 
+SEED_COLLECTIONS = (
+    "mixtral_embeddings",
+    "hermes_embeddings",
+    "openchat_embeddings",
+    "phi3_embeddings",
+    "deepcoder_embeddings",
+    "deepseek_embeddings",
+    "imp_embeddings",
+    "mimo_embeddings",
+    "yi34_embeddings",
+)
+_COLLECTION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class RetrievalDefault(Section):
+    """Retrieval a model's chat requests get when they do not ask for it themselves."""
+
+    collection: str = Field(pattern=_COLLECTION_PATTERN)
+    top_k: int = Field(default=4, ge=1, le=64)
+
+
 class VectorSettings(Section):
     """Embedding storage (seed B.2.2). Embedded default: Qdrant's on-disk local mode."""
 
-    url: str | None = None
+    url: str | None = Field(default=None, description="A Qdrant server (REST, e.g. :6333); null: local mode.")
     path: Path = Path("var/vectors")
-    collections: list[str] = Field(default_factory=list)
+    collections: list[str] = Field(
+        default_factory=lambda: list(SEED_COLLECTIONS), description="Created at start when missing."
+    )
+    prefer_grpc: bool = Field(default=False, description="Talk to the server over gRPC (seed: 6334).")
+    grpc_port: int = Field(default=6334, ge=1, le=65535)
+    api_key: str | None = Field(default=None, description="The Qdrant server's API key, if it has one.")
+    timeout_s: float = Field(default=10.0, gt=0, description="Budget of one vector-store call.")
+    embedding_model: str | None = Field(
+        default=None,
+        description="The configured model that embeds texts; default: the first embedding model.",
+    )
+    dimensions: int | None = Field(
+        default=None, ge=1, description="Vector size; default: asked from the embedding model at start."
+    )
+    retrieval: dict[str, RetrievalDefault] = Field(
+        default_factory=dict, description="Per chat model: retrieval applied when a request asks for none."
+    )
+    max_context_chars: int = Field(
+        default=8000, ge=100, description="Most characters of retrieved text prepended to a chat request."
+    )
+
+    @field_validator("collections")
+    @classmethod
+    def _collection_names(cls, value: list[str]) -> list[str]:
+        bad = [name for name in value if not re.match(_COLLECTION_PATTERN, name)]
+        if bad:
+            raise ValueError(f"collection names may hold letters, digits, '_', '.' and '-': {bad}")
+        return value
+
+
+class ModelCachePolicy(Section):
+    """One model's response-cache policy."""
+
+    mode: Literal["deterministic", "always", "never"] = Field(
+        default="deterministic",
+        description="deterministic: temperature 0 or a seed only; always; never (wins over the header).",
+    )
+    ttl_s: float | None = Field(default=None, gt=0, description="This model's TTL; default cache.ttl_s.")
+
+
+class SemanticCacheSettings(Section):
+    """Lookup by embedding similarity (off by default): a paraphrase of a cached prompt is a hit."""
+
+    enabled: bool = False
+    threshold: float = Field(default=0.95, gt=0, le=1, description="Cosine similarity that counts as a hit.")
+    collection: str = Field(default="citadel_semantic_cache", pattern=_COLLECTION_PATTERN)
+
+
+class CacheSettings(Section):
+    """The response cache: Redis when ``redis.url`` is set, else an in-process LRU (per gateway worker)."""
+
+    enabled: bool = True
+    backend: Literal["memory", "redis"] | None = Field(
+        default=None, description="Default: redis when redis.url is set, else memory."
+    )
+    ttl_s: float = Field(default=3600.0, gt=0, description="Seed: 3600 s.")
+    max_entries: int = Field(default=10000, ge=1, description="In-process backend: most entries.")
+    max_bytes: int = Field(default=256 * 1024**2, ge=1024, description="In-process backend: most bytes.")
+    max_entry_bytes: int = Field(default=4 * 1024**2, ge=1024, description="Larger answers are not cached.")
+    per_key: bool = Field(default=False, description="Isolate entries per API key.")
+    redis_timeout_s: float = Field(default=0.25, gt=0, description="Budget of one cache round trip.")
+    models: dict[str, ModelCachePolicy] = Field(default_factory=dict, description="Policy per model name.")
+    semantic: SemanticCacheSettings = Field(default_factory=SemanticCacheSettings)
 
 
 class EventSettings(Section):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from citadel.config.sections import GatewaySettings, ModelSettings
+from citadel.config.sections import GatewaySettings, ModelSettings, ReplicaSettings
 from citadel.errors import ModelNotFound
 from citadel.gateway.balancing import Balancer, make_balancer
 from citadel.gateway.breaker import Clock, make_breaker
@@ -73,6 +74,19 @@ class ModelPool:
         self.health_gauge.set(1 if self.healthy else 0)
 
 
+def _credentials(model: str, replica: ReplicaSettings) -> dict[str, str]:
+    """The bearer token named by ``api_key_env``, read once at start; a missing one stops the start."""
+    if replica.api_key_env is None:
+        return {}
+    token = os.environ.get(replica.api_key_env)
+    if not token:
+        raise RuntimeError(
+            f"model {model}: replica {replica.base_url} wants a token in ${replica.api_key_env}, "
+            "which is not set"
+        )
+    return {"authorization": f"Bearer {token}"}
+
+
 class ModelDirectory:
     """Name -> :class:`ModelPool` for every model in the config, in config order."""
 
@@ -99,6 +113,8 @@ class ModelDirectory:
                         on_transition=BreakerTransitions(model.name, upstream.base_url, metrics),
                     ),
                     metrics=metrics,
+                    served_model=upstream.served_model,
+                    headers=_credentials(model.name, upstream),
                 )
                 for upstream in model.upstreams
             ]

@@ -100,7 +100,6 @@ class Forwarder:
         chain = [pool, *(self._directory.resolve(name) for name in pool.fallbacks)]
         last: AttemptFailed | None = None
         for position, target in enumerate(chain):
-            body = exchange.request.for_model(target.name)
             tried: list[Replica] = []
             while len(tried) < self._max_attempts:
                 replica = target.pick(tried)
@@ -110,6 +109,7 @@ class Forwarder:
                     self._metrics.retries.labels(pool.name, last.kind.value).inc()
                 tried.append(replica)
                 try:
+                    body = exchange.request.for_model(replica.served_model)
                     response = await self._attempt(target, replica, body, exchange)
                 except AttemptFailed as failure:
                     logger.warning(
@@ -145,6 +145,7 @@ class Forwarder:
                 "content-type": "application/json",
                 "accept": "application/json, text/event-stream",
                 "x-request-id": exchange.request_id,
+                **replica.headers,
             }
             try:
                 upstream = await self._session.post(

@@ -48,7 +48,10 @@ class HealthMonitor:
 
     async def _probe(self, pool: ModelPool, replica: Replica) -> None:
         try:
-            async with self._session.get(f"{replica.base_url}/health", timeout=self._timeout) as response:
+            probe = self._session.get(
+                f"{replica.base_url}/health", headers=replica.headers, timeout=self._timeout
+            )
+            async with probe as response:
                 status = response.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             self.observe(pool, replica, False, f"health probe failed: {type(exc).__name__}")

@@ -34,9 +34,13 @@ class Replica:
         thresholds: HealthThresholds,
         breaker: CircuitBreaker,
         metrics: GatewayMetrics,
+        served_model: str | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.model = model
         self.base_url = base_url
+        self.served_model = served_model or model  # the name the upstream knows the model by
+        self.headers = headers or {}  # sent with every call, e.g. the upstream's bearer token
         self.weight = weight
         self.breaker = breaker
         self.outstanding = 0
