@@ -30,6 +30,7 @@ class Script:
     stream_events: int = 5
     event_interval_s: float = 0.0
     reader_left: bool = False  # a stream's reader (the gateway) closed the connection before the end
+    answer_after: asyncio.Event | None = None  # non-streaming answers wait for it (to outlast timeouts)
     seen_request_ids: list[str] = field(default_factory=list)
     seen_models: list[str] = field(default_factory=list)
     seen_authorization: list[str] = field(default_factory=list)
@@ -47,6 +48,8 @@ def _app(script: Script) -> web.Application:
         body = await request.json()
         script.seen_models.append(body["model"])
         if not body.get("stream"):
+            if script.answer_after is not None:
+                await script.answer_after.wait()
             if script.status != 200:
                 return web.json_response(
                     {"error": {"message": "boom", "type": "server_error"}}, status=script.status

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -207,3 +208,20 @@ async def test_remote_replica_gets_its_own_model_name_and_token(
     assert response.headers["x-citadel-model"] == "fake"
     assert script.seen_models == ["org/fake-7b"]
     assert script.seen_authorization == ["Bearer sk-upstream"]
+
+
+async def test_first_byte_timeout_is_a_504_and_not_retried(tmp_path: Path) -> None:
+    never = asyncio.Event()
+    slow, other = Script(answer_after=never), Script(answer_after=never)
+    async with (
+        fake_upstream(slow) as slow_url,
+        fake_upstream(other) as other_url,
+        gateway_client(
+            tmp_path, [remote_model("fake", slow_url, other_url, timeouts={"first_byte_s": 0.2})]
+        ) as gateway,
+    ):
+        response = await gateway.post("/v1/chat/completions", json=CHAT)
+        never.set()
+    assert response.status_code == 504
+    assert response.json()["error"]["code"] == "upstream_timeout"
+    assert slow.calls + other.calls == 1  # the model was working on it: a retry would double the cost
