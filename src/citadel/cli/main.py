@@ -7,6 +7,7 @@ import click
 from citadel import __version__
 from citadel.cli.backup import backup
 from citadel.cli.bench import bench
+from citadel.cli.cache import cache
 from citadel.cli.check import check, config
 from citadel.cli.db import db
 from citadel.cli.diagnostics import doctor, verify
@@ -38,6 +39,7 @@ cli.add_command(bench)
 cli.add_command(keys)
 cli.add_command(db)
 cli.add_command(usage)
+cli.add_command(cache)
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from citadel.config.sections import (
     AuthSettings,
+    CacheSettings,
     DatabaseSettings,
     EventSettings,
     GatewaySettings,
@@ -52,6 +53,7 @@ class CitadelSettings(BaseSettings):
         default_factory=dict, description="Cost per 1k prompt/completion tokens, by model name."
     )
     request_log: RequestLogSettings = Field(default_factory=RequestLogSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
 
     @classmethod
     def settings_customise_sources(
