@@ -6,10 +6,13 @@
     │   └── ContextLengthExceeded     400 invalid_request_error / context_length_exceeded
     ├── ModelNotFound                 404 invalid_request_error / model_not_found
     ├── ServiceUnavailable            503 service_unavailable
-    │   └── UpstreamUnreachable       503 service_unavailable / model_unreachable
+    │   ├── UpstreamUnreachable       503 service_unavailable / model_unreachable
+    │   ├── VectorStoreUnavailable    503 service_unavailable / vector_store_unavailable
+    │   └── EmbeddingUnavailable      503 service_unavailable / embedding_unavailable
     ├── UpstreamFailed                502 server_error / upstream_failed
     ├── UpstreamTimeout               504 timeout / upstream_timeout
     ├── NotFound                      404 invalid_request_error / not_found
+    │   └── CollectionNotFound        404 invalid_request_error / collection_not_found
     ├── AuthenticationError           401 authentication_error / invalid_api_key
     ├── PermissionDenied              403 permission_error
     ├── RateLimited                   429 rate_limit_error / rate_limit_exceeded (Retry-After, x-ratelimit-*)
@@ -94,6 +97,18 @@ class UpstreamUnreachable(ServiceUnavailable):
     code = "model_unreachable"
 
 
+class VectorStoreUnavailable(ServiceUnavailable):
+    """Qdrant could not be reached (or its local-mode folder is held by another process)."""
+
+    code = "vector_store_unavailable"
+
+
+class EmbeddingUnavailable(ServiceUnavailable):
+    """The embedding model service that embeds texts for the vector store could not answer."""
+
+    code = "embedding_unavailable"
+
+
 class UpstreamFailed(CitadelError):
     """The upstream broke off its answer (disconnected, malformed) and no other replica could answer."""
 
@@ -114,6 +129,12 @@ class NotFound(CitadelError):
     status_code = 404
     error_type = "invalid_request_error"
     code = "not_found"
+
+
+class CollectionNotFound(NotFound):
+    """A vector collection that is not configured (``vectors.collections``)."""
+
+    code = "collection_not_found"
 
 
 class AuthenticationError(CitadelError):

@@ -1,0 +1,97 @@
+"""Collections at start, sized to the embedding model; local mode's single owner; stable point ids."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from citadel.config import CitadelSettings
+from citadel.config.sections import SEED_COLLECTIONS
+from citadel.errors import EmbeddingUnavailable
+from citadel.vectors import ServiceEmbedder, Vectors, VectorStore
+from citadel.vectors.ids import text_point_id
+from citadel.vectors.store import local_path
+from tests.helpers import free_port
+from tests.vectors.conftest import vector_settings
+
+
+async def test_seed_collections_are_created_sized_to_the_embedding_model(
+    tmp_path: Path, embedding_url: str
+) -> None:
+    settings = vector_settings(tmp_path, embedding_url, collections=list(SEED_COLLECTIONS))
+    vectors = await Vectors.open(settings)
+    assert vectors.dimensions == 384
+    assert vectors.embedder.name == "all-minilm-l6-v2"
+    sizes = await vectors.store.collection_sizes()
+    assert sizes == dict.fromkeys(SEED_COLLECTIONS, 384)
+    assert await vectors.store.ensure_collections(list(SEED_COLLECTIONS), 384) == []
+    await vectors.aclose()
+    # Reopened while the embedding model is away: the collections' own size is used.
+    away = ServiceEmbedder("all-minilm-l6-v2", f"http://127.0.0.1:{free_port()}")
+    reopened = await Vectors.open(settings, embedder=away)
+    assert reopened.dimensions == 384
+    with pytest.raises(EmbeddingUnavailable):
+        await reopened.search("mixtral_embeddings", text="anything")
+    await reopened.aclose()
+
+
+def test_the_embedded_default_has_the_seed_collections_under_data_dir(tmp_path: Path) -> None:
+    settings = CitadelSettings(data_dir=str(tmp_path / "data"))
+    assert settings.vectors.collections == list(SEED_COLLECTIONS)
+    assert local_path(settings) == tmp_path / "data" / "var" / "vectors"
+    assert local_path(CitadelSettings()) == Path("var/vectors")
+
+
+async def test_a_size_mismatch_with_existing_collections_is_refused(
+    tmp_path: Path, embedding_url: str
+) -> None:
+    settings = vector_settings(tmp_path, embedding_url)
+    store = await VectorStore.open(settings)
+    await store.ensure_collections(["docs"], 8)
+    with pytest.raises(ValueError, match="another size"):
+        await store.ensure_collections(["docs"], 384)
+    await store.aclose()
+
+
+_OPEN_IN_ANOTHER_PROCESS = """
+import asyncio
+from citadel.config import CitadelSettings
+from citadel.errors import VectorStoreUnavailable
+from citadel.vectors import VectorStore
+try:
+    asyncio.run(VectorStore.open(CitadelSettings()))
+except VectorStoreUnavailable as exc:
+    print(exc.code, exc.message)
+"""
+
+
+async def test_local_mode_has_one_owner(tmp_path: Path, embedding_url: str) -> None:
+    settings = vector_settings(tmp_path, embedding_url)
+    first = await VectorStore.open(settings)
+    environment = {
+        "CITADEL_DATA_DIR": str(tmp_path / "var"),
+        "CITADEL_VECTORS__PATH": str(local_path(settings)),
+    }
+    other = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", _OPEN_IN_ANOTHER_PROCESS],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **environment},
+    )
+    assert other.stdout.startswith("vector_store_unavailable"), other.stdout + other.stderr
+    assert "one gateway worker" in other.stdout
+    await first.aclose()
+
+
+def test_point_ids_are_the_same_in_another_process() -> None:
+    code = "from citadel.vectors.ids import text_point_id; print(text_point_id('stable across processes'))"
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert other.stdout.strip() == text_point_id("stable across processes")
+    assert text_point_id("a") != text_point_id("b")
