@@ -26,3 +26,20 @@ class CacheMetrics:
             ["operation"],
             registry=registry,
         )
+
+
+class SemanticCacheMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        registry = registry if registry is not None else CollectorRegistry()
+        self.hits = Counter(
+            "llm_semantic_cache_hits_total",
+            "Requests answered from the semantic cache (a similar enough earlier prompt).",
+            ["model"],
+            registry=registry,
+        )
+        self.misses = Counter(
+            "llm_semantic_cache_misses_total",
+            "Semantic-cache lookups without a similar enough entry.",
+            ["model"],
+            registry=registry,
+        )

@@ -43,6 +43,7 @@ class CachePlan:
     model: str
     ttl_s: float
     stream: bool
+    scope: str = "shared"
 
 
 class ResponseCache:
@@ -86,7 +87,8 @@ class ResponseCache:
             return None
         scope = scope_for(api_key_id, per_key=config.per_key)
         ttl_s = policy.ttl_s if policy is not None and policy.ttl_s is not None else config.ttl_s
-        return CachePlan(request_key(endpoint, body, scope=scope), model, ttl_s, bool(body.get("stream")))
+        key = request_key(endpoint, body, scope=scope)
+        return CachePlan(key, model, ttl_s, bool(body.get("stream")), scope)
 
     async def get(self, plan: CachePlan) -> CachedResponse | None:
         """The cached answer (counted as a hit) or ``None`` (a miss)."""
