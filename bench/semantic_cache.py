@@ -105,7 +105,7 @@ async def run(thresholds: list[float], folder: Path) -> list[tuple[float, float,
         assert plan is not None
         answer = CachedResponse(200, "application/json", body=json.dumps({"question": index}).encode())
         await semantic.store(plan, body, CHAT, answer)
-    queries = [(paraphrase, index) for index, (_, paraphrase) in enumerate(PARAPHRASES)]
+    queries: list[tuple[str, int | None]] = [(p, index) for index, (_, p) in enumerate(PARAPHRASES)]
     queries += [(question, None) for question in NEAR_MISSES]
     rows = []
     for threshold in thresholds:
