@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from citadel.config import CitadelSettings
+from citadel.config import CitadelSettings, load_settings
 from citadel.config.sections import SEED_COLLECTIONS
 from citadel.errors import EmbeddingUnavailable
 from citadel.vectors import ServiceEmbedder, Vectors, VectorStore
@@ -60,7 +61,9 @@ async def test_a_size_mismatch_with_existing_collections_is_refused(
 
 _OPEN_IN_ANOTHER_PROCESS = """
 import asyncio
-from citadel.config import CitadelSettings
+from pydantic import ValidationError
+
+from citadel.config import CitadelSettings, load_settings
 from citadel.errors import VectorStoreUnavailable
 from citadel.vectors import VectorStore
 try:
@@ -95,3 +98,16 @@ def test_point_ids_are_the_same_in_another_process() -> None:
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert other.stdout.strip() == text_point_id("stable across processes")
     assert text_point_id("a") != text_point_id("b")
+
+
+def test_config_names_must_resolve() -> None:
+    with pytest.raises(ValidationError, match=r"vectors\.embedding_model: 'nope'"):
+        CitadelSettings(vectors={"embedding_model": "nope"})
+    with pytest.raises(ValidationError, match=r"vectors.retrieval\[m\].collection: 'elsewhere'"):
+        CitadelSettings(vectors={"retrieval": {"m": {"collection": "elsewhere"}}})
+    with pytest.raises(ValidationError, match="collection names"):
+        CitadelSettings(vectors={"collections": ["bad name"]})
+    for shipped in ("config/citadel.yaml", "config/hxp-enterprise.yaml"):
+        settings = load_settings(Path(__file__).parents[2] / shipped)
+        assert settings.cache.ttl_s == 3600
+        assert len(settings.vectors.collections) == 9

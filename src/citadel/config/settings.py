@@ -105,6 +105,24 @@ class CitadelSettings(BaseSettings):
             raise ValueError("; ".join(problems))
         return self
 
+    @model_validator(mode="after")
+    def _vector_names_resolve(self) -> CitadelSettings:
+        """``vectors.embedding_model`` names a configured model; retrieval defaults configured collections."""
+        names = {model.name for model in self.models}
+        problems = []
+        if self.vectors.embedding_model is not None and self.vectors.embedding_model not in names:
+            problems.append(
+                f"vectors.embedding_model: {self.vectors.embedding_model!r} is not a configured model"
+            )
+        problems.extend(
+            f"vectors.retrieval[{model}].collection: {default.collection!r} is not in vectors.collections"
+            for model, default in self.vectors.retrieval.items()
+            if default.collection not in self.vectors.collections
+        )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
     def model(self, name: str) -> ModelSettings:
         """The model called ``name``; ``KeyError`` names the ones that exist."""
         for model in self.models:
