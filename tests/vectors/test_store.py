@@ -13,8 +13,8 @@ from pydantic import ValidationError
 
 from citadel.config import CitadelSettings, load_settings
 from citadel.config.sections import SEED_COLLECTIONS
-from citadel.errors import EmbeddingUnavailable
-from citadel.vectors import ServiceEmbedder, Vectors, VectorStore
+from citadel.errors import EmbeddingUnavailable, VectorStoreUnavailable
+from citadel.vectors import ServiceEmbedder, Vectors, VectorStore, open_vectors, unavailable_reason
 from citadel.vectors.ids import text_point_id
 from citadel.vectors.store import local_path
 from tests.helpers import free_port
@@ -61,9 +61,7 @@ async def test_a_size_mismatch_with_existing_collections_is_refused(
 
 _OPEN_IN_ANOTHER_PROCESS = """
 import asyncio
-from pydantic import ValidationError
-
-from citadel.config import CitadelSettings, load_settings
+from citadel.config import CitadelSettings
 from citadel.errors import VectorStoreUnavailable
 from citadel.vectors import VectorStore
 try:
@@ -111,3 +109,25 @@ def test_config_names_must_resolve() -> None:
         settings = load_settings(Path(__file__).parents[2] / shipped)
         assert settings.cache.ttl_s == 3600
         assert len(settings.vectors.collections) == 9
+
+
+async def test_an_unreachable_qdrant_server_is_503(tmp_path: Path, embedding_url: str) -> None:
+    settings = vector_settings(tmp_path, embedding_url, url=f"http://127.0.0.1:{free_port()}", timeout_s=2)
+    with pytest.raises(VectorStoreUnavailable) as raised:
+        await Vectors.open(settings)
+    assert raised.value.status_code == 503
+    assert raised.value.code == "vector_store_unavailable"
+
+
+async def test_vectors_stay_off_where_they_cannot_work(tmp_path: Path, embedding_url: str) -> None:
+    assert unavailable_reason(CitadelSettings()) is not None  # no embedding model configured
+    assert await open_vectors(CitadelSettings()) is None
+    settings = vector_settings(tmp_path, embedding_url)
+    assert unavailable_reason(settings) is None
+    several = settings.model_copy(update={"gateway": settings.gateway.model_copy(update={"workers": 2})})
+    assert "one owner" in (unavailable_reason(several) or "")
+    hxp = load_settings(Path(__file__).parents[2] / "config/hxp-enterprise.yaml")
+    assert unavailable_reason(hxp) is not None  # the blueprint's config names no embedding model
+    opened = await open_vectors(settings)
+    assert opened is not None
+    await opened.aclose()

@@ -7,7 +7,7 @@ and calls :func:`augment` on chat bodies before forwarding them. See docs/vector
 from citadel.vectors.embedder import ServiceEmbedder, TextEmbedder
 from citadel.vectors.ids import PointId
 from citadel.vectors.retrieval import RETRIEVAL_HEADER, Augmented, augment, retrieval_header
-from citadel.vectors.service import NewPoint, Vectors
+from citadel.vectors.service import NewPoint, Vectors, open_vectors, unavailable_reason
 from citadel.vectors.store import Hit, VectorStore
 
 __all__ = [
@@ -21,5 +21,7 @@ __all__ = [
     "VectorStore",
     "Vectors",
     "augment",
+    "open_vectors",
     "retrieval_header",
+    "unavailable_reason",
 ]

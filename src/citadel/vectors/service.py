@@ -18,7 +18,7 @@ from typing import Any
 
 from citadel.config import CitadelSettings
 from citadel.errors import CollectionNotFound, EmbeddingUnavailable, InvalidRequest
-from citadel.vectors.embedder import ServiceEmbedder, TextEmbedder
+from citadel.vectors.embedder import ServiceEmbedder, TextEmbedder, embedding_model
 from citadel.vectors.filters import payload_filter
 from citadel.vectors.ids import PointId, checked_point_id, text_point_id, vector_point_id
 from citadel.vectors.store import Hit, Point, VectorStore
@@ -159,6 +159,32 @@ class Vectors:
             await self.store.aclose()
         finally:
             await self.embedder.aclose()
+
+
+def unavailable_reason(settings: CitadelSettings) -> str | None:
+    """Why this gateway process cannot serve vectors (then leave them off), or ``None``.
+
+    No embedding model is configured; or local mode with several gateway workers (one process owns it).
+    """
+    try:
+        embedding_model(settings)
+    except LookupError as exc:
+        return str(exc)
+    if settings.vectors.url is None and settings.gateway.workers > 1:
+        return (
+            f"the local vector store has one owner and the gateway runs {settings.gateway.workers} workers: "
+            "set vectors.url to a Qdrant server"
+        )
+    return None
+
+
+async def open_vectors(settings: CitadelSettings) -> Vectors | None:
+    """``Vectors.open(settings)``, or ``None`` with a warning when :func:`unavailable_reason` says so."""
+    reason = unavailable_reason(settings)
+    if reason is not None:
+        logger.warning("vectors and retrieval are off: %s", reason)
+        return None
+    return await Vectors.open(settings)
 
 
 def _point_id(point: NewPoint, payload: Mapping[str, Any], index: int) -> PointId:
