@@ -15,13 +15,12 @@ from citadel.config import CitadelSettings, load_settings
 from citadel.errors import install_error_handlers
 from citadel.gateway.breaker import Clock
 from citadel.gateway.directory import ModelDirectory
-from citadel.gateway.fast_path import CompletionFastPath
+from citadel.gateway.fast_path import GatewayApp
 from citadel.gateway.forwarding import Forwarder
 from citadel.gateway.health import HealthMonitor
 from citadel.gateway.log_format import configure_gateway_logging
 from citadel.gateway.metrics import GatewayMetrics
 from citadel.gateway.multiprocess import multiprocess_dir, retire_worker
-from citadel.gateway.request_id import RequestIdMiddleware
 from citadel.gateway.routes import router
 from citadel.gateway.routing import Router
 from citadel.gateway.upstream import open_session
@@ -77,7 +76,7 @@ def create_gateway_app(
                 await monitor.stop()
                 retire_worker(metrics_dir)
 
-    app = FastAPI(title="Citadel LLM Server API Gateway", lifespan=lifespan)
+    app = GatewayApp(title="Citadel LLM Server API Gateway", lifespan=lifespan)
     cors = gateway.cors
     app.add_middleware(
         CORSMiddleware,
@@ -86,8 +85,6 @@ def create_gateway_app(
         allow_headers=cors.allow_headers,
         allow_credentials=cors.allow_credentials,
     )
-    app.add_middleware(CompletionFastPath)  # in front of CORS, which it leaves to requests with an Origin
-    app.add_middleware(RequestIdMiddleware)  # outermost: every response carries the id
     install_error_handlers(app)
     app.include_router(router)
     return app

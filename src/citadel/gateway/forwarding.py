@@ -83,7 +83,7 @@ class Forwarder:
 
     async def forward(self, pool: ModelPool, exchange: Exchange) -> Response:
         """The first good answer from ``pool`` or its fallbacks; a typed error if none could give one."""
-        active = self._metrics.active.labels(exchange.requested)
+        active = self._metrics.child(self._metrics.active, exchange.requested)
         active.inc()
         try:
             return await self._forward(pool, exchange)
@@ -106,7 +106,7 @@ class Forwarder:
                 if replica is None:
                     break
                 if last is not None:
-                    self._metrics.retries.labels(pool.name, last.kind.value).inc()
+                    self._metrics.child(self._metrics.retries, pool.name, last.kind.value).inc()
                 tried.append(replica)
                 try:
                     body = exchange.request.for_model(replica.served_model)
@@ -122,7 +122,7 @@ class Forwarder:
                         raise failure.client_error(target.name) from failure
                     continue
                 if position:
-                    self._metrics.fallbacks.labels(pool.name, target.name).inc()
+                    self._metrics.child(self._metrics.fallbacks, pool.name, target.name).inc()
                 return response
         if last is None:
             raise ServiceUnavailable(
@@ -130,7 +130,7 @@ class Forwarder:
                 code="model_unavailable",
             )
         if isinstance(last, _StatusFailure):
-            self._metrics.active.labels(exchange.requested).dec()
+            self._metrics.child(self._metrics.active, exchange.requested).dec()
             self._count(exchange.requested, exchange, "error")
             return last.response
         raise last.client_error(pool.name)
@@ -212,8 +212,8 @@ class Forwarder:
             raise AttemptFailed(FailureKind.DISCONNECTED, "the stream ended before its first event")
         now = time.perf_counter()
         exchange.upstream_s += now - sent
-        self._metrics.ttft.labels(pool.name).observe(now - exchange.started)
-        self._metrics.overhead.labels(pool.name).observe(
+        self._metrics.child(self._metrics.ttft, pool.name).observe(now - exchange.started)
+        self._metrics.child(self._metrics.overhead, pool.name).observe(
             max(0.0, now - exchange.started - exchange.upstream_s)
         )
 
@@ -240,18 +240,20 @@ class Forwarder:
         *,
         overhead: bool = True,
     ) -> None:
-        self._metrics.active.labels(exchange.requested).dec()
+        self._metrics.child(self._metrics.active, exchange.requested).dec()
         elapsed = self._count(pool.name, exchange, status)
         if overhead:
-            self._metrics.overhead.labels(pool.name).observe(max(0.0, elapsed - exchange.upstream_s))
+            self._metrics.child(self._metrics.overhead, pool.name).observe(
+                max(0.0, elapsed - exchange.upstream_s)
+            )
         for kind, count in usage.items():
             if count > 0:
-                self._metrics.tokens.labels(pool.name, kind).inc(count)
+                self._metrics.child(self._metrics.tokens, pool.name, kind).inc(count)
 
     def _count(self, model: str, exchange: Exchange, status: str) -> float:
         elapsed = time.perf_counter() - exchange.started
-        self._metrics.requests.labels(model, exchange.endpoint, status).inc()
-        self._metrics.duration.labels(model, exchange.endpoint).observe(elapsed)
+        self._metrics.child(self._metrics.requests, model, exchange.endpoint, status).inc()
+        self._metrics.child(self._metrics.duration, model, exchange.endpoint).observe(elapsed)
         if self._access_log:
             logger.info(
                 "request done",

@@ -8,6 +8,7 @@ values then live in shared files and :meth:`GatewayMetrics.exposition` sums them
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -17,6 +18,8 @@ REQUEST_DURATION_BUCKETS = (0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 # The gateway's own cost per request is counted in tens of microseconds.
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05)
+
+M = TypeVar("M", Counter, Gauge, Histogram)
 
 
 class GatewayMetrics:
@@ -29,6 +32,7 @@ class GatewayMetrics:
     def __init__(self, registry: CollectorRegistry, *, multiprocess_dir: Path | None = None) -> None:
         self.registry = registry
         self._multiprocess_dir = multiprocess_dir
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.requests = Counter(
             "llm_requests_total",
             "Requests through the gateway, by the model that answered.",
@@ -128,6 +132,15 @@ class GatewayMetrics:
             ["virtual_model", "rule", "model"],
             registry=registry,
         )
+
+    def child(self, metric: M, *labels: str) -> M:
+        """``metric.labels(*labels)``, remembered: ``labels()`` checks and locks on every call, and the hot
+        path asks for the same few label sets again and again (they are bounded by the config)."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return cast(M, found)
 
     def exposition(self) -> bytes:
         """The text format for ``/metrics``: this process's values, or every worker's summed."""

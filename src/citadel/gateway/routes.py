@@ -18,7 +18,7 @@ router = APIRouter()
 
 
 async def _forward(request: Request, endpoint: str) -> Response:
-    # Reached only by requests with an Origin header (CORS); the rest take CompletionFastPath.
+    # Reached only by requests with an Origin header (CORS); the rest are answered by GatewayApp.
     return await complete(request.app.state, endpoint, await request.body(), request.headers)
 
 
