@@ -27,7 +27,12 @@ PROXIED_ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/e
 
 
 async def complete(state: State, endpoint: str, raw: bytes, headers: Mapping[str, str]) -> Response:
-    """The answer to one completion request: routed, forwarded, and counted."""
+    """The answer to one proxied request: routed, forwarded, and counted.
+
+    Both ways in (``GatewayApp``'s fast path and FastAPI's routes, for browsers) end here, and the fast path
+    skips FastAPI's middleware: whatever every proxied request must pass (authentication, rate limits, the
+    request log) belongs in this function, not in a middleware.
+    """
     started = time.perf_counter()
     parsed = parse_request(raw)
     routing: Router = state.routing
