@@ -9,7 +9,8 @@ from prometheus_client import CollectorRegistry
 
 from citadel.cache import CachedResponse, ResponseCache
 from citadel.cache.semantic import SemanticCache
-from citadel.vectors import Vectors
+from citadel.vectors import ServiceEmbedder, Vectors
+from tests.helpers import free_port
 from tests.vectors.conftest import vector_settings
 
 CHAT = "/v1/chat/completions"
@@ -65,3 +66,18 @@ async def test_off_by_default(tmp_path: Path, embedding_url: str) -> None:
     settings = vector_settings(tmp_path, embedding_url)
     assert settings.cache.semantic.enabled is False
     assert settings.cache.semantic.threshold == 0.95
+
+
+async def test_an_unreachable_embedding_model_is_a_miss(tmp_path: Path, embedding_url: str) -> None:
+    settings = vector_settings(tmp_path, embedding_url, dimensions=384)
+    away = ServiceEmbedder("all-minilm-l6-v2", f"http://127.0.0.1:{free_port()}")
+    vectors = await Vectors.open(settings, embedder=away)
+    semantic = await SemanticCache.open(settings, vectors)
+    exact = await ResponseCache.open(settings)
+    body = _body("How do I reset my password?")
+    plan = exact.plan(CHAT, body)
+    assert plan is not None
+    assert await semantic.lookup(plan, body, CHAT) is None
+    assert not await semantic.store(plan, body, CHAT, CachedResponse(200, "application/json", body=b"{}"))
+    await exact.aclose()
+    await vectors.aclose()

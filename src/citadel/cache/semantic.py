@@ -4,17 +4,19 @@ Entries live in a vector collection (``cache.semantic.collection``). An entry is
 *shape*: the same endpoint, model, sampling parameters, earlier turns and scope (everything the exact key
 covers, with the last user message left out); among those, the last user message's embedding must reach
 ``cache.semantic.threshold`` (cosine). Only non-streamed answers are kept. Expiry follows the exact cache's
-TTL, checked on read. ``bench/semantic_cache.py`` measures hit and wrong-hit rates per threshold.
+TTL, checked on read. A failing vector store or embedding model is a miss, never an error.
+``bench/semantic_cache.py`` measures hit and wrong-hit rates per threshold.
 
     semantic = await SemanticCache.open(settings, vectors, registry=registry)   # when cache.semantic.enabled
-    hit = await semantic.lookup(plan, body)          # after an exact miss, for a non-streamed request
-    await semantic.store(plan, body, response)       # next to ResponseCache.put
+    hit = await semantic.lookup(plan, body, endpoint)          # after an exact miss; hit.response replays
+    await semantic.store(plan, body, endpoint, response)       # next to ResponseCache.put
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -29,10 +31,12 @@ from citadel.cache.keys import request_key
 from citadel.cache.metrics import SemanticCacheMetrics
 from citadel.cache.service import CachePlan
 from citadel.config import CitadelSettings
+from citadel.errors import EmbeddingUnavailable, VectorStoreUnavailable
 from citadel.vectors.ids import NAMESPACE
 from citadel.vectors.retrieval import last_user_text
 from citadel.vectors.service import NewPoint, Vectors
 
+logger = logging.getLogger(__name__)
 _CANDIDATES = 4  # nearest entries read per lookup (an expired one may be nearest)
 
 
@@ -81,13 +85,17 @@ class SemanticCache:
         prompt, shape = _prompt_and_shape(plan, body, endpoint)
         if not prompt or plan.stream:
             return None
-        hits = await self.vectors.search(
-            self.collection,
-            text=prompt,
-            limit=_CANDIDATES,
-            where={"shape": shape},
-            score_threshold=self.threshold,
-        )
+        try:
+            hits = await self.vectors.search(
+                self.collection,
+                text=prompt,
+                limit=_CANDIDATES,
+                where={"shape": shape},
+                score_threshold=self.threshold,
+            )
+        except (VectorStoreUnavailable, EmbeddingUnavailable) as exc:
+            logger.warning("semantic cache lookup failed (served as a miss): %s", exc.message)
+            hits = []
         now = self._clock()
         for hit in hits:
             if float(hit.payload.get("expires_at", 0)) > now:
@@ -114,7 +122,11 @@ class SemanticCache:
             "response": base64.b64encode(response.encode()).decode("ascii"),
         }
         point_id = str(uuid.uuid5(NAMESPACE, f"semantic\0{shape}\0{prompt}"))
-        await self.vectors.add(self.collection, [NewPoint(text=prompt, payload=payload, id=point_id)])
+        try:
+            await self.vectors.add(self.collection, [NewPoint(text=prompt, payload=payload, id=point_id)])
+        except (VectorStoreUnavailable, EmbeddingUnavailable) as exc:
+            logger.warning("semantic cache write failed (answer not cached): %s", exc.message)
+            return False
         return True
 
     async def clear(self, model: str | None = None) -> int:
