@@ -323,8 +323,10 @@ def report(targets: list[Target], rss: tuple[float, float, int] | None) -> str:
     summary = []
     if "minimal" in by_name and "citadel" in by_name:
         share = by_name["citadel"].results["plain/32"].rps / by_name["minimal"].results["plain/32"].rps
+        stream = by_name["citadel"].results["stream/32"].rps / by_name["minimal"].results["stream/32"].rps
         summary.append(
-            f"Citadel's gateway reaches {share:.0%} of the minimal proxy's requests/s (target ≥ 50%)."
+            f"Citadel's gateway reaches {share:.0%} of the minimal proxy's requests/s ({stream:.0%} "
+            "streaming; target ≥ 50%)."
         )
     if "litellm" in by_name and "citadel" in by_name:
         times = by_name["citadel"].results["plain/32"].rps / max(
@@ -345,9 +347,9 @@ _NOTES = """\
   `citadel` is `citadel gateway` with its defaults: metrics, JSON logs, health monitor, breakers, request ids.
   LiteLLM runs with 1 worker, no database, no telemetry, against the same nginx.
 - What made the difference: an aiohttp upstream client instead of httpx (issue 4 measured the same minimal
-  proxy at ~3,100 rps with aiohttp and ~360 with httpx), and serving the completion endpoints from plain ASGI
-  middleware in front of FastAPI (a profile under load showed FastAPI's routing and dependency layers costing
-  as much as the forwarding itself; with them the gateway made ~56% of the minimal proxy, without ~75-80%).
+  proxy at ~3,100 rps with aiohttp and ~360 with httpx), and answering the proxied endpoints before FastAPI's
+  layers (a profile under load showed FastAPI's telemetry, middleware, routing and dependency solving costing
+  as much as the forwarding itself; through them the gateway made about half the minimal proxy's rate).
 - The machine is shared, so absolute numbers move by a third from run to run; compare rows of one run.
 """
 
