@@ -44,7 +44,7 @@ async def test_seed_collections_are_created_sized_to_the_embedding_model(
 def test_the_embedded_default_has_the_seed_collections_under_data_dir(tmp_path: Path) -> None:
     settings = CitadelSettings(data_dir=str(tmp_path / "data"))
     assert settings.vectors.collections == list(SEED_COLLECTIONS)
-    assert local_path(settings) == tmp_path / "data" / "var" / "vectors"
+    assert local_path(settings) == tmp_path / "data" / "vectors"
     assert local_path(CitadelSettings()) == Path("var/vectors")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -54,6 +54,19 @@ class CitadelSettings(BaseSettings):
     )
     request_log: RequestLogSettings = Field(default_factory=RequestLogSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _local_state_under_data_dir(cls, data: Any) -> Any:
+        """The embedded SQLite file and local vector store live in ``data_dir`` unless placed explicitly."""
+        if not isinstance(data, dict):
+            return data
+        data_dir = Path(data.get("data_dir") or "var")
+        database = dict(data.get("database") or {})
+        database.setdefault("url", f"sqlite+aiosqlite:///{data_dir / 'citadel.db'}")
+        vectors = dict(data.get("vectors") or {})
+        vectors.setdefault("path", str(data_dir / "vectors"))
+        return {**data, "database": database, "vectors": vectors}
 
     @classmethod
     def settings_customise_sources(

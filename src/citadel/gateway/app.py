@@ -5,15 +5,19 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry
 
+from citadel.cache import ResponseCache
+from citadel.cache.admin_routes import cache_admin_router
+from citadel.cache.semantic import SemanticCache
 from citadel.config import CitadelSettings, load_settings
 from citadel.errors import install_error_handlers
 from citadel.gateway.breaker import Clock
+from citadel.gateway.deps import require_admin, require_api_key, require_vectors
 from citadel.gateway.directory import ModelDirectory
 from citadel.gateway.fast_path import GatewayApp
 from citadel.gateway.forwarding import Forwarder
@@ -24,6 +28,10 @@ from citadel.gateway.multiprocess import multiprocess_dir, retire_worker
 from citadel.gateway.routes import router
 from citadel.gateway.routing import Router
 from citadel.gateway.upstream import open_session
+from citadel.governance import Governance
+from citadel.governance.admin_routes import admin_router
+from citadel.vectors import open_vectors
+from citadel.vectors.routes import vectors_router
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +56,24 @@ def create_gateway_app(
         metrics_dir = multiprocess_dir()
         metrics = GatewayMetrics(registry or CollectorRegistry(), multiprocess_dir=metrics_dir)
         directory = ModelDirectory(settings.models, gateway, metrics, clock=clock)
-        async with open_session(gateway) as session:
+        registry_for_features = metrics.registry
+        async with open_session(gateway) as session, AsyncExitStack() as stack:
             monitor = HealthMonitor(
                 directory, session, interval_s=gateway.health_interval_s, timeout_s=gateway.health_timeout_s
             )
             await monitor.probe_all()  # know the replicas' state before the first request
             monitor.start()
+            stack.push_async_callback(monitor.stop)
+            governance = await Governance.open(settings, registry=registry_for_features)
+            stack.push_async_callback(governance.aclose)
+            cache = await ResponseCache.open(settings, registry=registry_for_features)
+            stack.push_async_callback(cache.aclose)
+            vectors = await open_vectors(settings)
+            semantic = None
+            if vectors is not None:
+                stack.push_async_callback(vectors.aclose)
+                if settings.cache.semantic.enabled:
+                    semantic = await SemanticCache.open(settings, vectors, registry=registry_for_features)
             app.state.metrics = metrics
             app.state.directory = directory
             app.state.routing = Router(directory, gateway.routes, metrics)
@@ -65,15 +85,14 @@ def create_gateway_app(
                 max_attempts=gateway.max_attempts,
                 access_log=gateway.access_log,
             )
+            app.state.governance = governance
+            app.state.response_cache = cache
+            app.state.vectors = vectors
+            app.state.semantic_cache = semantic
             app.state.started_at = int(time.time())
-            if not settings.auth.enabled:
-                logger.warning(
-                    "authentication is off (auth.enabled: false): anyone who reaches the port may use it"
-                )
             try:
                 yield
             finally:
-                await monitor.stop()
                 retire_worker(metrics_dir)
 
     app = GatewayApp(title="Citadel LLM Server API Gateway", lifespan=lifespan)
@@ -87,6 +106,9 @@ def create_gateway_app(
     )
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(admin_router())  # /admin/keys, /admin/usage, /admin/audit (admin key)
+    app.include_router(cache_admin_router(dependencies=[Depends(require_admin)]))
+    app.include_router(vectors_router(dependencies=[Depends(require_api_key), Depends(require_vectors)]))
     return app
 
 

@@ -8,45 +8,17 @@ on to FastAPI. A request with an ``Origin`` header also goes on, so CORS keeps a
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.datastructures import Headers, State
-from starlette.responses import Response
+from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from citadel.errors import CitadelError, error_response
-from citadel.gateway.forwarding import Exchange, Forwarder
-from citadel.gateway.request import parse_request
-from citadel.gateway.request_id import RequestIdMiddleware, current_request_id
-from citadel.gateway.routing import Router
+from citadel.gateway.request_id import RequestIdMiddleware
+from citadel.gateway.request_path import complete
 
 PROXIED_ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
-
-
-async def complete(state: State, endpoint: str, raw: bytes, headers: Mapping[str, str]) -> Response:
-    """The answer to one proxied request: routed, forwarded, and counted.
-
-    Both ways in (``GatewayApp``'s fast path and FastAPI's routes, for browsers) end here, and the fast path
-    skips FastAPI's middleware: whatever every proxied request must pass (authentication, rate limits, the
-    request log) belongs in this function, not in a middleware.
-    """
-    started = time.perf_counter()
-    parsed = parse_request(raw)
-    routing: Router = state.routing
-    pool, extra_headers = routing.resolve(parsed, headers)
-    exchange = Exchange(
-        endpoint=endpoint,
-        request=parsed,
-        requested=pool.name,
-        request_id=current_request_id.get() or "",
-        started=started,
-        headers=extra_headers,
-    )
-    forwarder: Forwarder = state.forwarder
-    return await forwarder.forward(pool, exchange)
 
 
 class GatewayApp(FastAPI):

@@ -10,9 +10,10 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from citadel.gateway.directory import ModelDirectory
-from citadel.gateway.fast_path import complete
 from citadel.gateway.metrics import GatewayMetrics
+from citadel.gateway.request_path import complete
 from citadel.gateway.routing import Router
+from citadel.governance import Governance
 
 router = APIRouter()
 
@@ -39,11 +40,14 @@ async def embeddings(request: Request) -> Response:
 
 @router.get("/v1/models")
 async def list_models(request: Request) -> dict[str, Any]:
-    """Healthy models (and virtual ones), in the blueprint's shape."""
+    """Healthy models (and virtual ones) the caller's key may use, in the blueprint's shape."""
     created: int = request.app.state.started_at
     directory: ModelDirectory = request.app.state.directory
     routing: Router = request.app.state.routing
+    governance: Governance = request.app.state.governance
+    principal = await governance.authenticate(request.headers.get("authorization"))
     names = [pool.name for pool in directory.healthy()] + routing.available_virtual_models()
+    names = [name for name in names if principal.allows(name)]
     data = [{"id": name, "object": "model", "created": created, "owned_by": "citadel-ai"} for name in names]
     return {"object": "list", "data": data}
 

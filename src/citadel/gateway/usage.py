@@ -32,5 +32,9 @@ class StreamTail:
     def add(self, chunk: bytes) -> None:
         self._tail = (self._tail + chunk)[-_TAIL_BYTES:]
 
+    @property
+    def content(self) -> bytes:
+        return self._tail
+
     def usage(self) -> dict[str, int]:
         return usage_counts(self._tail)
