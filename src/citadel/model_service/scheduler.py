@@ -9,6 +9,7 @@ cells. Requests beyond capacity wait in a bounded queue; beyond the bound the HT
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import logging
 import threading
 import time
@@ -46,7 +47,9 @@ class Scheduler:
         self._prefix_cache = PrefixCache(
             self._engine, list(range(limits.max_num_seqs, n_slots)), PREFIX_MIN_TOKENS
         )
-        self._free_slots = list(range(limits.max_num_seqs - 1, -1, -1))
+        # A min-heap: the lowest free slot is taken first. Each step's attention spans the KV streams from
+        # the lowest to the highest slot in the batch, so running sequences packed low keep it short.
+        self._free_slots = list(range(limits.max_num_seqs))
         self._waiting: deque[EngineRequest] = deque()
         self._running: list[Sequence] = []
         self._condition = threading.Condition()
@@ -123,7 +126,7 @@ class Scheduler:
         return taken
 
     def _admit(self, request: EngineRequest) -> None:
-        slot = self._free_slots.pop()
+        slot = heapq.heappop(self._free_slots)
         sampler = Sampler(self._model.lib, self._model.n_vocab, request.params)
         sequence = Sequence(
             request, slot, sampler, Generation(request.params.stop, request.params.max_tokens)
@@ -226,7 +229,7 @@ class Scheduler:
         self._engine.forget(sequence.slot)
         sequence.sampler.close()
         self._running.remove(sequence)
-        self._free_slots.append(sequence.slot)
+        heapq.heappush(self._free_slots, sequence.slot)
         self._metrics.requests_running.set(len(self._running))
 
     def _kv_usage(self) -> float:
