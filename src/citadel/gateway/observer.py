@@ -26,7 +26,7 @@ class AnswerObserver:
     def __init__(self, started: float, *, keep_body: bool) -> None:
         self.started = started
         self.status = 0
-        self.headers: dict[str, str] = {}
+        self._raw_headers: list[tuple[bytes, bytes]] = []
         self.first_byte_at: float | None = None
         self.chunks: list[bytes] = []
         self.completed = False  # the last body message went out
@@ -34,10 +34,7 @@ class AnswerObserver:
         self._tail = StreamTail()
 
     def see(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = int(message["status"])
-            self.headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in message.get("headers", [])}
-        elif message["type"] == "http.response.body":
+        if message["type"] == "http.response.body":
             body: bytes = message.get("body", b"")
             if body and self.first_byte_at is None:
                 self.first_byte_at = time.perf_counter()
@@ -47,6 +44,17 @@ class AnswerObserver:
                     self.chunks.append(body)
             if not message.get("more_body", False):
                 self.completed = True
+        elif message["type"] == "http.response.start":
+            self.status = int(message["status"])
+            self._raw_headers = message.get("headers", [])
+
+    def header(self, name: str) -> str | None:
+        """A response header's value (``name`` in lower case); decoded only when asked for."""
+        wanted = name.encode("latin-1")
+        for key, value in self._raw_headers:
+            if key.lower() == wanted:
+                return value.decode("latin-1")
+        return None
 
     @property
     def usage(self) -> dict[str, int]:
@@ -55,7 +63,10 @@ class AnswerObserver:
     @property
     def error_code(self) -> str | None:
         """The OpenAI error ``code`` (else ``type``) of an error answer or stream error event."""
-        match = _ERROR_CODE.search(self._tail.content)
+        tail = self._tail.content
+        if b'"error"' not in tail:  # the common case, without the regex
+            return None
+        match = _ERROR_CODE.search(tail)
         return match.group(1).decode() if match else None
 
 

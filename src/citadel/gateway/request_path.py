@@ -163,7 +163,7 @@ def _with_extension(response: Response, extension: dict[str, Any]) -> Response:
 async def _finish(state: State, request: _Request, observer: AnswerObserver) -> None:
     """Log the request (never blocks) and store a fresh, complete, successful answer in the cache."""
     governance: Governance = state.governance
-    served = observer.headers.get(MODEL_HEADER)
+    served = observer.header(MODEL_HEADER)
     usage = observer.usage
     hit = request.hit is not None
     # 499 (nginx's "client closed request"): the client left before the whole answer was out.
@@ -200,7 +200,7 @@ async def _store(state: State, request: _Request, observer: AnswerObserver, serv
             recorder.add(chunk)
         answer = recorder.result(model=served)
     else:
-        content_type = observer.headers.get("content-type", "application/json")
+        content_type = observer.header("content-type") or "application/json"
         answer = CachedResponse(200, content_type, body=b"".join(observer.chunks), model=served)
     if answer is None:
         return
