@@ -55,7 +55,8 @@ class OpsStack:
             raise
 
     def send_traffic(self) -> None:
-        """Four requests through the gateway: chat, streamed chat, completion, and one the model refuses."""
+        """Requests through the gateway: chat, streamed chat, completions (one repeated, for the cache), and
+        one the model refuses."""
         client = openai.OpenAI(base_url=f"{self.gateway_url}/v1", api_key="unused", max_retries=0, timeout=60)
         client.chat.completions.create(
             model=SMOLLM2_NAME, messages=[{"role": "user", "content": "Name a colour."}], max_tokens=8
@@ -70,6 +71,8 @@ class OpsStack:
         for _chunk in stream:  # the dashboards need the request counted, not its text
             pass
         client.completions.create(model=SMOLLM2_NAME, prompt="One, two,", max_tokens=8)
+        for _ in range(2):  # deterministic, so the second is a response-cache hit (the cache panel)
+            client.completions.create(model=SMOLLM2_NAME, prompt="Three, four,", max_tokens=4, temperature=0)
         # Longer than the model's context: the model service answers 400, an error for the dashboards.
         too_long = httpx.post(
             f"{self.gateway_url}/v1/completions",

@@ -26,6 +26,25 @@ class GovernanceMetrics:
             ["outcome"],
             registry=registry,
         )
+        # Usage by key and model, for the usage dashboard (the request log has the same, per request).
+        self.usage_requests = Counter(
+            "llm_usage_requests_total",
+            "Requests answered, by API key and model.",
+            ["key", "model"],
+            registry=registry,
+        )
+        self.usage_tokens = Counter(
+            "llm_usage_tokens_total",
+            "Tokens used, by API key, model and type (prompt, completion).",
+            ["key", "model", "type"],
+            registry=registry,
+        )
+        self.usage_cost = Counter(
+            "llm_usage_cost_dollars_total",
+            "Cost from the prices table, by API key and model.",
+            ["key", "model"],
+            registry=registry,
+        )
         self.log_written = Counter(
             "citadel_request_log_written_total",
             "Request-log entries written to the database.",

@@ -226,16 +226,26 @@ class Governance:
     # -- after a request --------------------------------------------------------------------------------
     def record(self, entry: RequestLogEntry) -> None:
         """Queue one request-log entry (cost filled in from ``prices``); never blocks, never raises."""
-        if not self.settings.request_log.enabled:
-            return
+        model = entry.served_model or entry.model
         if entry.cost is None:
-            model = entry.served_model or entry.model
             cost = request_cost(self.settings.prices, model, entry.prompt_tokens, entry.completion_tokens)
             entry = replace(entry, cost=cost)
+        self._count_usage(entry, model)
+        if not self.settings.request_log.enabled:
+            return
         entry = apply_body_policy(entry, self.settings.request_log.bodies)
         if entry.key_id is not None and entry.cost:
             self._ledger.add(entry.key_id, entry.cost)
         self._writer.submit(entry)
+
+    def _count_usage(self, entry: RequestLogEntry, model: str) -> None:
+        key = str(entry.key_id) if entry.key_id is not None else "anonymous"
+        metrics = self.metrics
+        metrics.usage_requests.labels(key, model).inc()
+        for kind, count in (("prompt", entry.prompt_tokens), ("completion", entry.completion_tokens)):
+            if count:
+                metrics.usage_tokens.labels(key, model, kind).inc(count)
+        metrics.usage_cost.labels(key, model).inc(entry.cost or 0.0)  # a series even before prices are set
 
     @property
     def queued(self) -> int:
