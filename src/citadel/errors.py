@@ -6,6 +6,7 @@
     │   └── ContextLengthExceeded     400 invalid_request_error / context_length_exceeded
     ├── ModelNotFound                 404 invalid_request_error / model_not_found
     ├── ServiceUnavailable            503 service_unavailable
+    │   ├── QueueFull                 503 service_unavailable / queue_full (Retry-After: 1)
     │   ├── UpstreamUnreachable       503 service_unavailable / model_unreachable
     │   ├── VectorStoreUnavailable    503 service_unavailable / vector_store_unavailable
     │   └── EmbeddingUnavailable      503 service_unavailable / embedding_unavailable
@@ -91,6 +92,17 @@ class ModelNotFound(CitadelError):
 class ServiceUnavailable(CitadelError):
     status_code = 503
     error_type = "service_unavailable"
+
+
+class QueueFull(ServiceUnavailable):
+    """A model service's waiting queue is at its bound; the client should retry shortly."""
+
+    code = "queue_full"
+
+    def __init__(self, bound: int) -> None:
+        super().__init__(
+            f"The model's queue is full ({bound} requests waiting); retry shortly.", retry_after_s=1
+        )
 
 
 class UpstreamUnreachable(ServiceUnavailable):

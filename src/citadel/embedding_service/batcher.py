@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from citadel.embedding_service.encoder import SentenceEncoder
 from citadel.embedding_service.metrics import EmbeddingMetrics
-from citadel.errors import ServiceUnavailable
+from citadel.errors import QueueFull
 
 logger = logging.getLogger(__name__)
 
@@ -52,11 +52,7 @@ class DynamicBatcher:
 
     async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
         if self._queue.qsize() >= self._max_waiting:
-            raise ServiceUnavailable(
-                f"The model's queue is full ({self._max_waiting} requests waiting); retry shortly.",
-                code="queue_full",
-                retry_after_s=1,
-            )
+            raise QueueFull(self._max_waiting)
         job = _Job(texts)
         self._queue.put_nowait(job)
         self._metrics.requests_waiting.set(self._queue.qsize())

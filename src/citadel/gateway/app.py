@@ -56,7 +56,6 @@ def create_gateway_app(
         metrics_dir = multiprocess_dir()
         metrics = GatewayMetrics(registry or CollectorRegistry(), multiprocess_dir=metrics_dir)
         directory = ModelDirectory(settings.models, gateway, metrics, clock=clock)
-        registry_for_features = metrics.registry
         async with open_session(gateway) as session, AsyncExitStack() as stack:
             monitor = HealthMonitor(
                 directory, session, interval_s=gateway.health_interval_s, timeout_s=gateway.health_timeout_s
@@ -64,16 +63,16 @@ def create_gateway_app(
             await monitor.probe_all()  # know the replicas' state before the first request
             monitor.start()
             stack.push_async_callback(monitor.stop)
-            governance = await Governance.open(settings, registry=registry_for_features)
+            governance = await Governance.open(settings, registry=metrics.registry)
             stack.push_async_callback(governance.aclose)
-            cache = await ResponseCache.open(settings, registry=registry_for_features)
+            cache = await ResponseCache.open(settings, registry=metrics.registry)
             stack.push_async_callback(cache.aclose)
             vectors = await open_vectors(settings)
             semantic = None
             if vectors is not None:
                 stack.push_async_callback(vectors.aclose)
                 if settings.cache.semantic.enabled:
-                    semantic = await SemanticCache.open(settings, vectors, registry=registry_for_features)
+                    semantic = await SemanticCache.open(settings, vectors, registry=metrics.registry)
             app.state.metrics = metrics
             app.state.directory = directory
             app.state.routing = Router(directory, gateway.routes, metrics)

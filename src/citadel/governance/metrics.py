@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter
 
 
@@ -27,6 +29,7 @@ class GovernanceMetrics:
             registry=registry,
         )
         # Usage by key and model, for the usage dashboard (the request log has the same, per request).
+        self._usage_children: dict[tuple[str, str], tuple[Any, Any, Any, Any]] = {}
         self.usage_requests = Counter(
             "llm_usage_requests_total",
             "Requests answered, by API key and model.",
@@ -71,3 +74,19 @@ class GovernanceMetrics:
             "Spill-file lines that could not be parsed (a torn last line after a crash).",
             registry=registry,
         )
+
+    def usage(self, key: str, model: str) -> tuple[Any, Any, Any, Any]:
+        """The request, prompt-token, completion-token and cost counters of one key and model.
+
+        Remembered: ``labels()`` checks and locks on every call, and the request path asks for the same few
+        label sets again and again.
+        """
+        found = self._usage_children.get((key, model))
+        if found is None:
+            found = self._usage_children[(key, model)] = (
+                self.usage_requests.labels(key, model),
+                self.usage_tokens.labels(key, model, "prompt"),
+                self.usage_tokens.labels(key, model, "completion"),
+                self.usage_cost.labels(key, model),
+            )
+        return found

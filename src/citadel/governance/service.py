@@ -240,12 +240,13 @@ class Governance:
 
     def _count_usage(self, entry: RequestLogEntry, model: str) -> None:
         key = str(entry.key_id) if entry.key_id is not None else "anonymous"
-        metrics = self.metrics
-        metrics.usage_requests.labels(key, model).inc()
-        for kind, count in (("prompt", entry.prompt_tokens), ("completion", entry.completion_tokens)):
-            if count:
-                metrics.usage_tokens.labels(key, model, kind).inc(count)
-        metrics.usage_cost.labels(key, model).inc(entry.cost or 0.0)  # a series even before prices are set
+        requests, prompt_tokens, completion_tokens, cost = self.metrics.usage(key, model)
+        requests.inc()
+        if entry.prompt_tokens:
+            prompt_tokens.inc(entry.prompt_tokens)
+        if entry.completion_tokens:
+            completion_tokens.inc(entry.completion_tokens)
+        cost.inc(entry.cost or 0.0)  # a series even before prices are set
 
     @property
     def queued(self) -> int:

@@ -16,7 +16,7 @@ import time
 from collections import deque
 
 from citadel.config import EngineLimits
-from citadel.errors import EngineError, ServiceUnavailable
+from citadel.errors import EngineError, QueueFull
 from citadel.model_service.batch_engine import DECODE_NO_KV_SPACE, DECODE_OK, BatchEngine, BatchRow
 from citadel.model_service.generation import Generation
 from citadel.model_service.gguf_model import GgufModel
@@ -74,13 +74,8 @@ class Scheduler:
             self._refuse_if_full()
 
     def _refuse_if_full(self) -> None:
-        bound = self._limits.max_waiting
-        if len(self._waiting) >= bound:
-            raise ServiceUnavailable(
-                f"The model's queue is full ({bound} requests waiting); retry shortly.",
-                code="queue_full",
-                retry_after_s=1,
-            )
+        if len(self._waiting) >= self._limits.max_waiting:
+            raise QueueFull(self._limits.max_waiting)
 
     def wake(self) -> None:
         with self._condition:
