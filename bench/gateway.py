@@ -7,6 +7,9 @@ proxy is measured alone, one after the other:
 - ``direct``: wrk straight at nginx (the floor every proxy adds to);
 - ``minimal``: ``bench/minimal_proxy.py``, uvicorn + uvloop + httptools forwarding with aiohttp;
 - ``citadel``: ``citadel gateway`` as a user runs it (metrics, JSON logs, health monitor, breakers);
+- ``governed``: the same gateway as production runs it: every request authenticated with an API key, counted
+  in Redis (the Lua limiter, a tier high enough never to refuse) and logged to PostgreSQL through Pgpool-II,
+  all three started here on free loopback ports (``--governed``);
 - ``litellm``: the LiteLLM proxy (1 worker, no database, no telemetry), if ``--litellm`` and installable.
 
 For each: requests/s with 32 connections, and p50/p99 latency with 1 connection, non-streaming and
@@ -15,12 +18,14 @@ written to the ``## Gateway`` section of docs/performance.md.
 
     python bench/gateway.py                 # about 3 minutes
     python bench/gateway.py --litellm       # also LiteLLM (installed into var/bench-litellm on first use)
+    python bench/gateway.py --governed      # also the governed gateway (needs scripts/bootstrap.sh --dev)
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import re
@@ -184,14 +189,20 @@ class Target:
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(url: str, body: dict[str, object], *, connections: int, duration_s: int, work: Path) -> Run:
+def wrk(
+    url: str,
+    body: dict[str, object],
+    *,
+    connections: int,
+    duration_s: int,
+    work: Path,
+    headers: dict[str, str] | None = None,
+) -> Run:
     script = work / "post.lua"
-    script.write_text(
-        'wrk.method = "POST"\n'
-        f"wrk.body = {json.dumps(json.dumps(body))}\n"
-        'wrk.headers["Content-Type"] = "application/json"\n',
-        encoding="utf-8",
-    )
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}"]
+    for name, value in {"Content-Type": "application/json", **(headers or {})}.items():
+        lines.append(f"wrk.headers[{json.dumps(name)}] = {json.dumps(value)}")
+    script.write_text("\n".join(lines) + "\n", encoding="utf-8")
     argv = ["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{connections}", f"-d{duration_s}s", "--latency"]
     argv += ["-s", str(script), url]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
@@ -210,7 +221,13 @@ def wrk(url: str, body: dict[str, object], *, connections: int, duration_s: int,
 
 
 def measure(
-    target: Target, base: str, *, duration_s: int, work: Path, stream_prefix: str = "/stream"
+    target: Target,
+    base: str,
+    *,
+    duration_s: int,
+    work: Path,
+    stream_prefix: str = "/stream",
+    headers: dict[str, str] | None = None,
 ) -> None:
     cases = {
         "plain": (f"{base}/v1/chat/completions", BODY),
@@ -220,9 +237,10 @@ def measure(
         ),
     }
     for mode, (url, body) in cases.items():
-        wrk(url, body, connections=32, duration_s=2, work=work)  # warm-up: pools, caches, JIT-free but still
-        target.results[f"{mode}/32"] = wrk(url, body, connections=32, duration_s=duration_s, work=work)
-        target.results[f"{mode}/1"] = wrk(url, body, connections=1, duration_s=duration_s, work=work)
+        run = functools.partial(wrk, url, body, duration_s=duration_s, work=work, headers=headers)
+        wrk(url, body, connections=32, duration_s=2, work=work, headers=headers)  # warm-up: pools, caches
+        target.results[f"{mode}/32"] = run(connections=32)
+        target.results[f"{mode}/1"] = run(connections=1)
         print(
             f"  {target.name:8} {mode:6} "
             + "  ".join(
@@ -235,10 +253,18 @@ def measure(
         )
 
 
-def gateway_config(work: Path, port: int, upstream: int) -> Path:
-    """The gateway as a user would run it: defaults for everything but the two models' addresses."""
-    config = {
-        "data_dir": str(work / "var"),
+def gateway_config(
+    work: Path,
+    port: int,
+    upstream: int,
+    *,
+    name: str = "citadel",
+    governance: dict[str, object] | None = None,
+) -> Path:
+    """The gateway as a user would run it: defaults for everything but the two models' addresses (and, for
+    the governed run, the ``governance`` sections)."""
+    config: dict[str, object] = {
+        "data_dir": str(work / f"var-{name}"),
         "log_level": "INFO",
         "gateway": {"host": "127.0.0.1", "port": port, "workers": 1},
         "models": [
@@ -250,21 +276,102 @@ def gateway_config(work: Path, port: int, upstream: int) -> Path:
                 "url": f"http://127.0.0.1:{upstream}/stream",
             },
         ],
+        **(governance or {}),
     }
-    path = work / "citadel.json.yaml"
+    path = work / f"{name}.json.yaml"
     path.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
     return path
 
 
-def rss_growth(pid: int, url: str, total: int, work: Path) -> tuple[float, float, int]:
+@contextlib.contextmanager
+def governance_servers() -> Iterator[dict[str, object]]:
+    """Redis, PostgreSQL and Pgpool-II in front of it (the test suite's fixtures, stopped by PID after), and
+    the config sections that point the gateway at them: auth on, a tier that never refuses (every request is
+    still counted in Redis), the request log to PostgreSQL through Pgpool-II."""
+    sys.path.insert(0, str(ROOT))
+    from tests.governance.servers import PgpoolServer, PostgresServer, RedisServer
+
+    redis, postgres = RedisServer(), PostgresServer()
+    pgpool = None
+    try:
+        pgpool = PgpoolServer(postgres)
+        # Off the gateway's core, with the load generator: in production they run on other machines.
+        for server in (redis, postgres, pgpool):
+            assert server.process is not None
+            _pin_tree(server.process.pid, LOAD_CORE)
+        unlimited = 10**12
+        yield {
+            "auth": {"enabled": True, "admin_key": "bench-admin-key"},
+            "redis": {"url": redis.url},
+            "database": {"url": pgpool.url},
+            "rate_limits": {
+                "tiers": {
+                    "bench": {
+                        "requests_per_minute": unlimited,
+                        "requests_per_hour": unlimited,
+                        "requests_per_day": unlimited,
+                        "tokens_per_minute": unlimited,
+                    }
+                },
+                "default_tier": "bench",
+            },
+        }
+    finally:
+        if pgpool is not None:
+            pgpool.close()
+        postgres.close()
+        redis.close()
+
+
+def _pin_tree(pid: int, core: str) -> None:
+    """Pin a server and the children it has forked so far (later ones inherit the parent's affinity)."""
+    parent = psutil.Process(pid)
+    for process in (parent, *parent.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.cpu_affinity([int(core)])
+
+
+def create_key(config: Path) -> str:
+    """A new API key's secret (``citadel keys create`` prints it alone on its last line)."""
+    argv = [str(PYTHON), "-m", "citadel", "keys", "create", "--config", str(config), "--name", "bench"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return out.strip().splitlines()[-1]
+
+
+def rss_growth(
+    pid: int, url: str, total: int, work: Path, headers: dict[str, str] | None = None
+) -> tuple[float, float, int]:
     """RSS (MiB) after a warm-up and after ``total`` more requests, and how many were sent."""
-    wrk(url, BODY, connections=32, duration_s=3, work=work)
+    wrk(url, BODY, connections=32, duration_s=3, work=work, headers=headers)
     before = psutil.Process(pid).memory_info().rss / 2**20
     sent = 0
     while sent < total:
-        sent += wrk(url, BODY, connections=32, duration_s=10, work=work).requests
+        sent += wrk(url, BODY, connections=32, duration_s=10, work=work, headers=headers).requests
     after = psutil.Process(pid).memory_info().rss / 2**20
     return before, after, sent
+
+
+def measure_gateway(
+    name: str,
+    work: Path,
+    upstream: int,
+    rss_requests: int,
+    duration_s: int,
+    governance: dict[str, object] | None = None,
+) -> tuple[Target, tuple[float, float, int] | None]:
+    """``citadel gateway`` on the gateway core: its runs, and its RSS growth if ``rss_requests``."""
+    port = free_port()
+    config = gateway_config(work, port, upstream, name=name, governance=governance)
+    headers = {"Authorization": f"Bearer {create_key(config)}"} if governance else None
+    argv = [str(PYTHON), "-m", "citadel", "gateway", "--config", str(config)]
+    base = f"http://127.0.0.1:{port}"
+    target = Target(name)
+    with running(argv, f"{base}/health", core=GATEWAY_CORE, log=work / f"{name}.log") as pid:
+        # The gateway routes by the body's model, not the path.
+        measure(target, base, duration_s=duration_s, work=work, stream_prefix="", headers=headers)
+        if not rss_requests:
+            return target, None
+        return target, rss_growth(pid, f"{base}/v1/chat/completions", rss_requests, work, headers)
 
 
 def litellm_python() -> Path | None:
@@ -296,7 +403,7 @@ def litellm_config(work: Path, upstream: int) -> Path:
     return path
 
 
-def report(targets: list[Target], rss: tuple[float, float, int] | None) -> str:
+def report(targets: list[Target], rss: dict[str, tuple[float, float, int] | None]) -> str:
     by_name = {t.name: t for t in targets}
     direct = by_name["direct"]
     lines = [
@@ -321,24 +428,28 @@ def report(targets: list[Target], rss: tuple[float, float, int] | None) -> str:
             f"| {added} | {added_stream} | {errors} |"
         )
     summary = []
-    if "minimal" in by_name and "citadel" in by_name:
-        share = by_name["citadel"].results["plain/32"].rps / by_name["minimal"].results["plain/32"].rps
-        stream = by_name["citadel"].results["stream/32"].rps / by_name["minimal"].results["stream/32"].rps
+    minimal = by_name.get("minimal")
+    for name, label in (("citadel", "Citadel's gateway"), ("governed", "The governed gateway")):
+        if minimal is None or name not in by_name:
+            continue
+        share = by_name[name].results["plain/32"].rps / minimal.results["plain/32"].rps
+        stream = by_name[name].results["stream/32"].rps / minimal.results["stream/32"].rps
         summary.append(
-            f"Citadel's gateway reaches {share:.0%} of the minimal proxy's requests/s ({stream:.0%} "
-            "streaming; target ≥ 50%)."
+            f"{label} reaches {share:.0%} of the minimal proxy's requests/s ({stream:.0%} streaming; "
+            "target ≥ 50%)."
         )
-    if "litellm" in by_name and "citadel" in by_name:
-        times = by_name["citadel"].results["plain/32"].rps / max(
-            by_name["litellm"].results["plain/32"].rps, 0.01
-        )
-        summary.append(f"It serves {times:.0f} times LiteLLM's requests/s (target: at least 35 times).")
-    if rss is not None:
-        before, after, sent = rss
-        summary.append(
-            f"RSS {before:.1f} MiB after warm-up, {after:.1f} MiB after {sent:,} more requests "
-            f"({(after - before) / before:+.1%}; target ≤ +10%)."
-        )
+        if "litellm" in by_name:
+            times = by_name[name].results["plain/32"].rps / max(
+                by_name["litellm"].results["plain/32"].rps, 0.01
+            )
+            summary.append(f"It serves {times:.0f} times LiteLLM's requests/s (target: at least 35 times).")
+        growth = rss.get(name)
+        if growth is not None:
+            before, after, sent = growth
+            summary.append(
+                f"RSS {before:.1f} MiB after warm-up, {after:.1f} MiB after {sent:,} more requests "
+                f"({(after - before) / before:+.1%}; target ≤ +10%)."
+            )
     return "\n".join(lines) + "\n\n" + " ".join(summary) + "\n"
 
 
@@ -380,11 +491,16 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--rss-requests", type=int, default=100_000)
     parser.add_argument("--litellm", action="store_true", help="also measure the LiteLLM proxy")
+    parser.add_argument(
+        "--governed",
+        action="store_true",
+        help="also the gateway with auth, Redis rate limits and the request log to PostgreSQL via Pgpool-II",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
     args = parser.parse_args()
     ensure_tools()
     targets: list[Target] = []
-    rss: tuple[float, float, int] | None = None
+    rss: dict[str, tuple[float, float, int] | None] = {}
     with tempfile.TemporaryDirectory(prefix="citadel-bench-") as tmp:
         work = Path(tmp)
         upstream = free_port()
@@ -406,28 +522,16 @@ def main() -> None:
                 measure(minimal, f"http://127.0.0.1:{port}", duration_s=args.duration, work=work)
                 targets.append(minimal)
 
-            port = free_port()
-            argv = [
-                str(PYTHON),
-                "-m",
-                "citadel",
-                "gateway",
-                "--config",
-                str(gateway_config(work, port, upstream)),
-            ]
-            with running(
-                argv, f"http://127.0.0.1:{port}/health", core=GATEWAY_CORE, log=work / "gw.log"
-            ) as pid:
-                citadel = Target("citadel")
-                # The gateway routes by the body's model, not the path.
-                measure(
-                    citadel, f"http://127.0.0.1:{port}", duration_s=args.duration, work=work, stream_prefix=""
-                )
-                targets.append(citadel)
-                if args.rss_requests:
-                    rss = rss_growth(
-                        pid, f"http://127.0.0.1:{port}/v1/chat/completions", args.rss_requests, work
+            citadel, rss["citadel"] = measure_gateway(
+                "citadel", work, upstream, args.rss_requests, args.duration
+            )
+            targets.append(citadel)
+            if args.governed:
+                with governance_servers() as sections:
+                    governed, rss["governed"] = measure_gateway(
+                        "governed", work, upstream, args.rss_requests, args.duration, governance=sections
                     )
+                targets.append(governed)
 
             python = litellm_python() if args.litellm else None
             if python is not None:

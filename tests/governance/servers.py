@@ -241,12 +241,13 @@ class PgpoolServer:
 
 
 class RedisServer:
-    def __init__(self) -> None:
+    def __init__(self, *options: str) -> None:
+        """``options``: more ``redis-server`` arguments, e.g. ``"--requirepass", "secret"``."""
         self.directory = Path(tempfile.mkdtemp(prefix="citadel-redis-"))
         self.port = free_port()
         self.log = self.directory / "redis.log"
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        argv += ["--appendonly", "no", "--dir", str(self.directory), "--daemonize", "no"]
+        argv += ["--appendonly", "no", "--dir", str(self.directory), "--daemonize", "no", *options]
         with self.log.open("ab") as log:
             self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -1,18 +1,14 @@
 """Rate limiting in Redis: one Lua script checks and counts every window in one round trip, so all workers and
-gateway instances pointing at the same Redis share exact counts."""
+gateway instances pointing at the same Redis share exact counts. The script runs over
+:class:`~citadel.governance.redis_pipe.PipelinedRedis`, the request path's lean Redis connection."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Sequence
 
-from redis.asyncio import Redis
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
-from redis.retry import Retry
-
 from citadel.governance.ratelimit import Decision, LimiterUnavailable, Window
+from citadel.governance.redis_pipe import PipelinedRedis, RedisReplyError, RedisUnavailable, script_sha
 
 # KEYS[i]: the counter of window i; ARGV: limit, cost, ttl_ms for each window in turn.
 # Returns {allowed, blocked_window (1-based, 0 if none), used_1, ..., used_n}.
@@ -43,29 +39,27 @@ class RedisRateLimiter:
 
     def __init__(self, url: str, *, timeout_s: float, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
-        self._timeout_s = timeout_s
-        self._redis = Redis.from_url(
-            url,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
-        )
-        self._script = self._redis.register_script(_SCRIPT)
+        self._redis = PipelinedRedis(url, timeout_s=timeout_s)
+        self._sha = script_sha(_SCRIPT)
 
     async def acquire(self, subject: str, windows: Sequence[Window]) -> Decision:
         if not windows:
             return Decision(True, (), (), self._clock())
         now = self._clock()
-        keys = [f"citadel:rl:{subject}:{window.name}:{window.index(now)}" for window in windows]
-        args: list[int] = []
+        args: list[str | int] = [len(windows)]
+        args += [f"citadel:rl:{subject}:{window.name}:{int(now // window.seconds)}" for window in windows]
         for window in windows:
             args += [window.limit, window.cost, int(window.reset_s(now) * 1000) + 1000]
         try:
-            async with asyncio.timeout(self._timeout_s):
-                reply = await self._script(keys=keys, args=args)
-        except (RedisError, OSError, TimeoutError) as exc:
-            raise LimiterUnavailable(f"redis: {type(exc).__name__}: {exc}") from exc
-        allowed, blocked, *used = (int(value) for value in reply)
+            try:
+                reply = await self._redis.execute("EVALSHA", self._sha, *args)
+            except RedisReplyError as exc:
+                if not str(exc).startswith("NOSCRIPT"):
+                    raise
+                reply = await self._redis.execute("EVAL", _SCRIPT, *args)  # loads it for the next calls
+        except (RedisUnavailable, RedisReplyError) as exc:
+            raise LimiterUnavailable(f"redis: {exc}") from exc
+        allowed, blocked, *used = reply
         return Decision(
             bool(allowed), tuple(windows), tuple(used), now, blocked_by=blocked - 1 if blocked else None
         )
