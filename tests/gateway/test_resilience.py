@@ -124,9 +124,19 @@ async def test_request_id_is_propagated_or_generated(tmp_path: Path) -> None:
         given = await gateway.post("/v1/chat/completions", json=CHAT, headers={"x-request-id": "req-42"})
         generated = await gateway.post("/v1/chat/completions", json=CHAT)
         error = await gateway.post("/v1/chat/completions", json={**CHAT, "model": "nope"})
+        malformed = await gateway.post(
+            "/v1/chat/completions", content=b"{not json", headers={"x-request-id": "req-43"}
+        )
+        another = await gateway.post("/v1/chat/completions", json=CHAT)
     assert given.headers["x-request-id"] == "req-42"
     assert len(generated.headers["x-request-id"]) == 32
-    assert script.seen_request_ids == ["req-42", generated.headers["x-request-id"]]
+    assert another.headers["x-request-id"] != generated.headers["x-request-id"]
+    assert (malformed.status_code, malformed.headers["x-request-id"]) == (400, "req-43")
+    assert script.seen_request_ids == [
+        "req-42",
+        generated.headers["x-request-id"],
+        another.headers["x-request-id"],
+    ]
     assert error.status_code == 404
     assert error.headers["x-request-id"]
 

@@ -429,6 +429,12 @@ class RequestLogSettings(Section):
     enabled: bool = True
     queue_size: int = Field(default=10000, ge=1)
     batch_size: int = Field(default=500, ge=1)
+    flush_interval_s: float = Field(
+        default=0.1,
+        ge=0,
+        description="A batch is written when full or when its first entry has waited this long: fewer, "
+        "larger transactions (one per request costs several times the insert itself).",
+    )
     retry_interval_s: float = Field(default=2.0, gt=0, description="Between attempts to reach the database.")
     spill_dir: Path | None = Field(default=None, description="Default: <data_dir>/request-log-spill.")
     bodies: Literal["none", "full", "anonymised"] = Field(

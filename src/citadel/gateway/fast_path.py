@@ -15,7 +15,7 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from citadel.errors import CitadelError, error_response
-from citadel.gateway.request_id import RequestIdMiddleware
+from citadel.gateway.request_id import REQUEST_ID_HEADER, RequestIdMiddleware, current_request_id
 from citadel.gateway.request_path import complete
 
 PROXIED_ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
@@ -30,21 +30,28 @@ class GatewayApp(FastAPI):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._front = RequestIdMiddleware(self._dispatch)
+        self._front = RequestIdMiddleware(super().__call__)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._front(scope, receive, send)
-
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not _proxied(scope):
-            await super().__call__(scope, receive, send)
+            await self._front(scope, receive, send)
             return
+        # The request id is set here rather than by the middleware: the answer's one send wrapper (the
+        # observer's) adds its header, instead of a second wrapper around every message.
         scope["app"] = self
+        request_id = self._front.assign(scope)
+        token = current_request_id.set(request_id)
         try:
-            response = await complete(self.state, scope["path"], await _body(receive), Headers(scope=scope))
-        except CitadelError as exc:
-            response = error_response(exc)
-        await response(scope, receive, send)
+            try:
+                response = await complete(
+                    self.state, scope["path"], await _body(receive), Headers(scope=scope), request_id
+                )
+            except CitadelError as exc:
+                response = error_response(exc)
+                response.headers[REQUEST_ID_HEADER] = request_id
+            await response(scope, receive, send)
+        finally:
+            current_request_id.reset(token)
 
 
 def _proxied(scope: Scope) -> bool:

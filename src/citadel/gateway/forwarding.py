@@ -149,7 +149,7 @@ class Forwarder:
             }
             try:
                 upstream = await self._session.post(
-                    replica.base_url + exchange.endpoint,
+                    replica.url(exchange.endpoint),
                     data=body,
                     headers=headers,
                     timeout=self._timeouts[pool.name],

@@ -71,9 +71,16 @@ class AnswerObserver:
 
 
 class ObservedResponse(Response):
-    """Sends ``inner`` while ``observer`` watches, then awaits ``on_done`` (even if the client left)."""
+    """Sends ``inner`` while ``observer`` watches (adding ``added_headers`` to its start), then awaits
+    ``on_done`` (even if the client left)."""
 
-    def __init__(self, inner: Response, observer: AnswerObserver, on_done: Callable[[], Awaitable[None]]):
+    def __init__(
+        self,
+        inner: Response,
+        observer: AnswerObserver,
+        on_done: Callable[[], Awaitable[None]],
+        added_headers: list[tuple[bytes, bytes]] | None = None,
+    ):
         # Not Response.__init__: this object only passes ``inner``'s messages on.
         self.status_code = inner.status_code
         self.background = None
@@ -81,10 +88,16 @@ class ObservedResponse(Response):
         self._inner = inner
         self._observer = observer
         self._on_done = on_done
+        self._added = added_headers or []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        see = self._observer.see
+        added = self._added
+
         async def watched(message: Message) -> None:
-            self._observer.see(message)
+            see(message)
+            if added and message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *added]
             await send(message)
 
         try:

@@ -6,6 +6,8 @@ import logging
 import time
 from dataclasses import dataclass
 
+from yarl import URL
+
 from citadel.gateway.breaker import BreakerState, CircuitBreaker
 from citadel.gateway.metrics import GatewayMetrics
 
@@ -55,6 +57,14 @@ class Replica:
         self._outstanding_gauge = metrics.outstanding.labels(model, base_url)
         self._health_gauge = metrics.replica_health.labels(model, base_url)
         self.upstream_latency = metrics.upstream_latency.labels(model, base_url)
+        self._urls: dict[str, URL] = {}
+
+    def url(self, endpoint: str) -> URL:
+        """``base_url + endpoint``, parsed once (aiohttp would parse the string on every call)."""
+        url = self._urls.get(endpoint)
+        if url is None:
+            url = self._urls[endpoint] = URL(self.base_url + endpoint)
+        return url
 
     @property
     def available(self) -> bool:

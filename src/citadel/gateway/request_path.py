@@ -33,6 +33,7 @@ from citadel.errors import CitadelError, ServiceUnavailable, error_response
 from citadel.gateway.forwarding import MODEL_HEADER, Exchange, Forwarder
 from citadel.gateway.observer import AnswerObserver, ObservedResponse
 from citadel.gateway.request import ParsedRequest, parse_request
+from citadel.gateway.request_id import HEADER_KEY as REQUEST_ID_HEADER_KEY
 from citadel.gateway.request_id import current_request_id
 from citadel.gateway.routing import Router
 from citadel.governance import Admission, Governance, RequestLogEntry
@@ -57,9 +58,17 @@ class _Request:
     augmented: Augmented | None = None
 
 
-async def complete(state: State, endpoint: str, raw: bytes, headers: Mapping[str, str]) -> Response:
-    """The answer to one proxied request, watched until it is out (then logged and, if asked, cached)."""
-    request = _Request(endpoint, parse_request(raw), time.perf_counter(), current_request_id.get() or "")
+async def complete(
+    state: State, endpoint: str, raw: bytes, headers: Mapping[str, str], request_id: str | None = None
+) -> Response:
+    """The answer to one proxied request, watched until it is out (then logged and, if asked, cached).
+
+    ``request_id``: given by the fast path, which leaves adding its header to the answer; otherwise the
+    request id middleware's (which adds the header itself).
+    """
+    request = _Request(
+        endpoint, parse_request(raw), time.perf_counter(), request_id or current_request_id.get() or ""
+    )
     observer = AnswerObserver(request.started, keep_body=False)
     try:
         response = await _answer(state, request, headers, observer)
@@ -69,7 +78,8 @@ async def complete(state: State, endpoint: str, raw: bytes, headers: Mapping[str
     async def finish() -> None:
         await _finish(state, request, observer)
 
-    return ObservedResponse(response, observer, finish)
+    added = [(REQUEST_ID_HEADER_KEY, request_id.encode())] if request_id else []
+    return ObservedResponse(response, observer, finish, added)
 
 
 async def _answer(

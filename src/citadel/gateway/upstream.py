@@ -76,6 +76,7 @@ def open_session(gateway: GatewaySettings) -> aiohttp.ClientSession:
         auto_decompress=False,
         trust_env=False,
         skip_auto_headers=("User-Agent", "Accept-Encoding"),
+        cookie_jar=aiohttp.DummyCookieJar(),  # upstreams' cookies mean nothing here; skips a jar per call
     )
 
 

@@ -14,7 +14,7 @@ from citadel.store.types import utcnow
 _LENGTHS = {"request_id": 128, "model": 200, "served_model": 200, "endpoint": 200, "error_type": 100}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: ``Governance.record`` fills in the cost without copying the entry
 class RequestLogEntry:
     """One request-log row.
 

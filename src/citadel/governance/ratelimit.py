@@ -31,13 +31,27 @@ class Window:
 
 def tier_windows(tier: TierLimits, tokens: int) -> list[Window]:
     """The windows a request is counted in under ``tier``; a window without a limit is left out."""
-    spec: list[tuple[str, int, int | None, Literal["requests", "tokens"], int]] = [
-        ("rpm", 60, tier.requests_per_minute, "requests", 1),
-        ("rph", 3600, tier.requests_per_hour, "requests", 1),
-        ("rpd", 86400, tier.requests_per_day, "requests", 1),
-        ("tpm", 60, tier.tokens_per_minute, "tokens", max(tokens, 0)),
-    ]
-    return [Window(name, seconds, limit, unit, cost) for name, seconds, limit, unit, cost in spec if limit]
+    return TierWindows(tier).for_request(tokens)
+
+
+class TierWindows:
+    """A tier's windows, built once: only the token window's cost changes from request to request."""
+
+    def __init__(self, tier: TierLimits) -> None:
+        spec: list[tuple[str, int, int | None]] = [
+            ("rpm", 60, tier.requests_per_minute),
+            ("rph", 3600, tier.requests_per_hour),
+            ("rpd", 86400, tier.requests_per_day),
+        ]
+        self._requests = [
+            Window(name, seconds, limit, "requests", 1) for name, seconds, limit in spec if limit
+        ]
+        self._tokens_limit = tier.tokens_per_minute
+
+    def for_request(self, tokens: int) -> list[Window]:
+        if not self._tokens_limit:
+            return self._requests
+        return [*self._requests, Window("tpm", 60, self._tokens_limit, "tokens", max(tokens, 0))]
 
 
 def _duration(seconds: float) -> str:
@@ -66,20 +80,21 @@ class Decision:
         return max(math.ceil(self.windows[self.blocked_by].reset_s(self.now)), 1)
 
     def headers(self) -> dict[str, str]:
-        """``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` for the tightest window of each unit."""
+        """``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` for the tightest window of each unit
+        (the fewest remaining; the shorter window on a tie)."""
+        tightest: dict[str, tuple[int, int, Window]] = {}
+        for window, used in zip(self.windows, self.used, strict=True):
+            candidate = (window.limit - used, window.seconds, window)
+            current = tightest.get(window.unit)
+            if current is None or candidate[:2] < current[:2]:
+                tightest[window.unit] = candidate
         headers: dict[str, str] = {}
         for unit in ("requests", "tokens"):
-            candidates = [
-                (window.limit - used, window.seconds, window)
-                for window, used in zip(self.windows, self.used, strict=True)
-                if window.unit == unit
-            ]
-            if not candidates:
-                continue
-            remaining, _, window = min(candidates, key=lambda item: (item[0], item[1]))
-            headers[f"x-ratelimit-limit-{unit}"] = str(window.limit)
-            headers[f"x-ratelimit-remaining-{unit}"] = str(max(remaining, 0))
-            headers[f"x-ratelimit-reset-{unit}"] = _duration(window.reset_s(self.now))
+            if unit in tightest:
+                remaining, _, window = tightest[unit]
+                headers[f"x-ratelimit-limit-{unit}"] = str(window.limit)
+                headers[f"x-ratelimit-remaining-{unit}"] = str(max(remaining, 0))
+                headers[f"x-ratelimit-reset-{unit}"] = _duration(window.reset_s(self.now))
         return headers
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry
@@ -36,7 +35,7 @@ from citadel.governance.costs import request_cost
 from citadel.governance.directory import KeyDirectory
 from citadel.governance.entry import RequestLogEntry, apply_body_policy
 from citadel.governance.metrics import GovernanceMetrics
-from citadel.governance.ratelimit import LimiterUnavailable, RateLimiter, tier_windows
+from citadel.governance.ratelimit import LimiterUnavailable, RateLimiter, TierWindows
 from citadel.governance.ratelimit_memory import MemoryRateLimiter
 from citadel.governance.retention import run_retention
 from citadel.governance.spill import SpillFile
@@ -81,6 +80,7 @@ class Governance:
             database, settings.request_log, SpillFile(spill_directory(settings)), metrics
         )
         self._retention: asyncio.Task[None] | None = None
+        self._windows: dict[str, TierWindows] = {}
 
     @classmethod
     async def open(
@@ -197,9 +197,10 @@ class Governance:
 
     async def _count(self, key: KeyRecord, estimated_tokens: int) -> dict[str, str]:
         limits = self.settings.rate_limits
-        tier = limits.tiers.get(key.tier) or limits.tiers[limits.default_tier]
-        windows = tier_windows(tier, estimated_tokens)
-        if not limits.enabled or not windows:
+        if not limits.enabled:
+            return {}
+        windows = self._tier_windows(key.tier).for_request(estimated_tokens)
+        if not windows:
             return {}
         try:
             decision = await self._limiter.acquire(f"key:{key.id}", windows)
@@ -223,13 +224,22 @@ class Governance:
             )
         return decision.headers()
 
+    def _tier_windows(self, name: str) -> TierWindows:
+        """The windows of tier ``name`` (the default tier's for a tier no longer configured)."""
+        windows = self._windows.get(name)
+        if windows is None:
+            limits = self.settings.rate_limits
+            windows = TierWindows(limits.tiers.get(name) or limits.tiers[limits.default_tier])
+            self._windows[name] = windows
+        return windows
+
     # -- after a request --------------------------------------------------------------------------------
     def record(self, entry: RequestLogEntry) -> None:
         """Queue one request-log entry (cost filled in from ``prices``); never blocks, never raises."""
         model = entry.served_model or entry.model
         if entry.cost is None:
-            cost = request_cost(self.settings.prices, model, entry.prompt_tokens, entry.completion_tokens)
-            entry = replace(entry, cost=cost)
+            prices = self.settings.prices
+            entry.cost = request_cost(prices, model, entry.prompt_tokens, entry.completion_tokens)
         self._count_usage(entry, model)
         if not self.settings.request_log.enabled:
             return

@@ -1,14 +1,17 @@
 """The request-log writer: a bounded queue drained in batches by one supervised task.
 
 ``submit`` never blocks and never raises: an entry goes on the queue, or, when the queue is full, straight
-to the spill file. The task writes each batch in one transaction; when the database is unreachable the batch
-is spilled, and once the database answers again every spill file is replayed (idempotently, on
-``request_id``). ``aclose`` writes what is still queued (to the database or the spill file) before returning.
+to the spill file. The task writes each batch in one transaction, once it is full or its first entry has
+waited ``flush_interval_s`` (a transaction per entry would cost several times the inserts themselves).
+When the database is unreachable the batch is spilled, and once the database answers again every spill
+file is replayed (idempotently, on ``request_id``). ``aclose`` writes what is still queued (to the database
+or the spill file) before returning.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -41,6 +44,7 @@ class RequestLogWriter:
         self._metrics = metrics
         self._queue: asyncio.Queue[RequestLogEntry] = asyncio.Queue(maxsize=settings.queue_size)
         self._stopping = asyncio.Event()
+        self._batch_full = asyncio.Event()  # ends the wait for more entries early
         self._task: asyncio.Task[None] | None = None
         self._database_down_at: float | None = None
         self._replay_due = False
@@ -56,6 +60,9 @@ class RequestLogWriter:
             self._queue.put_nowait(entry)
         except asyncio.QueueFull:
             self._spill_now([entry], "queue_full")
+            return
+        if self._queue.qsize() >= self._settings.batch_size:
+            self._batch_full.set()
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -64,6 +71,7 @@ class RequestLogWriter:
     async def aclose(self, timeout_s: float = 15.0) -> None:
         """Write everything queued; what cannot reach the database in ``timeout_s`` goes to the spill file."""
         self._stopping.set()
+        self._batch_full.set()
         task, self._task = self._task, None
         if task is not None:
             try:
@@ -123,7 +131,17 @@ class RequestLogWriter:
             first = [get.result()]
         else:
             first = []
+        await self._linger()
         return first + self._drain(self._settings.batch_size - len(first))
+
+    async def _linger(self) -> None:
+        """Let the batch fill for up to ``flush_interval_s`` (not when stopping, or when it is full)."""
+        if self._queue.qsize() + 1 >= self._settings.batch_size or self._stopping.is_set():
+            return
+        self._batch_full.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._settings.flush_interval_s):
+                await self._batch_full.wait()
 
     def _drain(self, most: int) -> list[RequestLogEntry]:
         batch: list[RequestLogEntry] = []
