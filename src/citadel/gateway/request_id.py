@@ -47,7 +47,6 @@ class RequestIdMiddleware:
         finally:
             current_request_id.reset(token)
 
-
     def assign(self, scope: Scope) -> str:
         """The request's id: the client's own if it sent a sensible one, else a new one."""
         return _incoming(scope) or next(self._new_id)
