@@ -27,7 +27,7 @@ from citadel.gateway.metrics import GatewayMetrics
 from citadel.gateway.multiprocess import multiprocess_dir, retire_worker
 from citadel.gateway.routes import router
 from citadel.gateway.routing import Router
-from citadel.gateway.upstream import open_session
+from citadel.gateway.upstream import open_client, open_session
 from citadel.governance import Governance
 from citadel.governance.admin_routes import admin_router
 from citadel.vectors import open_vectors
@@ -63,6 +63,8 @@ def create_gateway_app(
             await monitor.probe_all()  # know the replicas' state before the first request
             monitor.start()
             stack.push_async_callback(monitor.stop)
+            client = open_client(gateway)
+            stack.push_async_callback(client.aclose)
             governance = await Governance.open(settings, registry=metrics.registry)
             stack.push_async_callback(governance.aclose)
             cache = await ResponseCache.open(settings, registry=metrics.registry)
@@ -77,7 +79,7 @@ def create_gateway_app(
             app.state.directory = directory
             app.state.routing = Router(directory, gateway.routes, metrics)
             app.state.forwarder = Forwarder(
-                session,
+                client,
                 directory,
                 monitor,
                 metrics,

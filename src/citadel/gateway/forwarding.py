@@ -13,7 +13,6 @@ import logging
 import time
 from dataclasses import dataclass
 
-import aiohttp
 from starlette.responses import Response
 
 from citadel.errors import ServiceUnavailable
@@ -23,7 +22,14 @@ from citadel.gateway.metrics import GatewayMetrics
 from citadel.gateway.replicas import Replica
 from citadel.gateway.request import ParsedRequest
 from citadel.gateway.streaming import RelayResponse, StreamOutcome
-from citadel.gateway.upstream import AttemptFailed, FailureKind, classify, client_timeout
+from citadel.gateway.upstream import AttemptFailed, FailureKind, classify, deadlines
+from citadel.gateway.upstream_http import (
+    ConnectFailed,
+    ConnectTimeout,
+    UpstreamClient,
+    UpstreamError,
+    UpstreamResponse,
+)
 from citadel.gateway.usage import StreamTail, usage_counts
 
 logger = logging.getLogger(__name__)
@@ -65,7 +71,7 @@ class Forwarder:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        client: UpstreamClient,
         directory: ModelDirectory,
         monitor: HealthMonitor,
         metrics: GatewayMetrics,
@@ -73,13 +79,13 @@ class Forwarder:
         max_attempts: int,
         access_log: bool = False,
     ) -> None:
-        self._session = session
+        self._client = client
         self._directory = directory
         self._monitor = monitor
         self._metrics = metrics
         self._max_attempts = max_attempts
         self._access_log = access_log
-        self._timeouts = {pool.name: client_timeout(pool.timeouts) for pool in directory.pools()}
+        self._deadlines = {pool.name: deadlines(pool.timeouts) for pool in directory.pools()}
 
     async def forward(self, pool: ModelPool, exchange: Exchange) -> Response:
         """The first good answer from ``pool`` or its fallbacks; a typed error if none could give one."""
@@ -141,24 +147,19 @@ class Forwarder:
         succeeded: bool | None = None  # None: ended without a verdict (cancelled)
         sent = time.perf_counter()
         try:
-            headers = {
-                "content-type": "application/json",
-                "accept": "application/json, text/event-stream",
-                "x-request-id": exchange.request_id,
-                **replica.headers,
-            }
             try:
-                upstream = await self._session.post(
+                upstream = await self._client.post(
                     replica.url(exchange.endpoint),
-                    data=body,
-                    headers=headers,
-                    timeout=self._timeouts[pool.name],
+                    body,
+                    replica.request_headers,
+                    self._deadlines[pool.name],
+                    request_id=exchange.request_id,
                 )
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except UpstreamError as exc:
                 succeeded = False
                 failure = classify(exc)
                 if failure.kind is FailureKind.CONNECT:
-                    refused = isinstance(exc, aiohttp.ClientConnectorError)
+                    refused = isinstance(exc, ConnectFailed) and not isinstance(exc, ConnectTimeout)
                     self._monitor.observe(pool, replica, False, failure.detail, conclusive=refused)
                 raise failure from exc
             replica.record_first_byte(time.perf_counter() - sent)
@@ -172,7 +173,7 @@ class Forwarder:
                 return response
             try:
                 content = await upstream.read()
-            except (aiohttp.ClientError, TimeoutError) as exc:
+            except UpstreamError as exc:
                 succeeded = False
                 raise classify(exc) from exc
             finally:
@@ -197,14 +198,14 @@ class Forwarder:
         self,
         pool: ModelPool,
         replica: Replica,
-        upstream: aiohttp.ClientResponse,
+        upstream: UpstreamResponse,
         exchange: Exchange,
         sent: float,
     ) -> Response:
         """Wait for the stream's first event (so a replica that dies before it can still be retried)."""
         try:
-            first = await upstream.content.readany()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            first = await upstream.readany()
+        except UpstreamError as exc:
             upstream.close()
             raise classify(exc) from exc
         if not first:
@@ -276,8 +277,8 @@ def _verdict(replica: Replica, succeeded: bool | None) -> None:
         replica.breaker.failed()
 
 
-def _passed_headers(upstream: aiohttp.ClientResponse, pool: ModelPool, exchange: Exchange) -> dict[str, str]:
-    headers = {name: upstream.headers[name] for name in _PASSED_HEADERS if name in upstream.headers}
+def _passed_headers(upstream: UpstreamResponse, pool: ModelPool, exchange: Exchange) -> dict[str, str]:
+    headers = {name: value for name in _PASSED_HEADERS if (value := upstream.header(name)) is not None}
     headers[MODEL_HEADER] = pool.name
     headers.update(exchange.headers)
     return headers

@@ -58,9 +58,15 @@ class Replica:
         self._health_gauge = metrics.replica_health.labels(model, base_url)
         self.upstream_latency = metrics.upstream_latency.labels(model, base_url)
         self._urls: dict[str, URL] = {}
+        # What every call to this replica sends besides the body, its length and the request id.
+        self.request_headers = {
+            "content-type": "application/json",
+            "accept": "application/json, text/event-stream",
+            **self.headers,
+        }
 
     def url(self, endpoint: str) -> URL:
-        """``base_url + endpoint``, parsed once (aiohttp would parse the string on every call)."""
+        """``base_url + endpoint``, parsed once."""
         url = self._urls.get(endpoint)
         if url is None:
             url = self._urls[endpoint] = URL(self.base_url + endpoint)

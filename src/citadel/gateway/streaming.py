@@ -8,11 +8,11 @@ import enum
 import json
 from collections.abc import Callable
 
-import aiohttp
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from citadel.errors import error_body
+from citadel.gateway.upstream_http import UpstreamError, UpstreamResponse
 from citadel.gateway.usage import StreamTail
 
 
@@ -37,7 +37,7 @@ class RelayResponse(Response):
 
     def __init__(
         self,
-        upstream: aiohttp.ClientResponse,
+        upstream: UpstreamResponse,
         first: bytes,
         headers: dict[str, str],
         on_finish: Callable[[StreamOutcome, StreamTail], None],
@@ -75,12 +75,12 @@ class RelayResponse(Response):
         self._tail.add(self._first)
         await send({"type": "http.response.body", "body": self._first, "more_body": True})
         try:
-            async for chunk in self._upstream.content.iter_any():
+            async for chunk in self._upstream.iter_any():
                 if watch.done():
                     return  # the client left: stop reading, the upstream sees its connection close
                 self._tail.add(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except UpstreamError as exc:
             self._outcome = StreamOutcome.FAILED
             reason = "timed out" if isinstance(exc, TimeoutError) else f"broke off ({type(exc).__name__})"
             message = f"The model's stream {reason}; the answer is incomplete."

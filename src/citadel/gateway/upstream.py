@@ -1,7 +1,8 @@
-"""The one pooled aiohttp client the gateway talks to replicas with; its errors translated at the boundary.
+"""The gateway's clients for its replicas, and their errors translated at the boundary.
 
-aiohttp rather than httpx: on this path the client is most of the gateway's cost, and aiohttp's is several
-times cheaper per request (see docs/performance.md).
+Requests go through :class:`~citadel.gateway.upstream_http.UpstreamClient`, a lean keep-alive client built
+for this one job (on this path the client is most of the gateway's cost; see docs/performance.md); the
+health monitor's occasional probes use an aiohttp session.
 """
 
 from __future__ import annotations
@@ -13,6 +14,15 @@ import aiohttp
 from citadel.config.sections import GatewaySettings
 from citadel.errors import CitadelError, UpstreamFailed, UpstreamTimeout, UpstreamUnreachable
 from citadel.gateway.directory import Timeouts
+from citadel.gateway.upstream_http import (
+    ConnectFailed,
+    ConnectTimeout,
+    Deadlines,
+    ReadTimeout,
+    TotalTimeout,
+    UpstreamClient,
+    UpstreamError,
+)
 
 
 class FailureKind(enum.Enum):
@@ -46,29 +56,31 @@ class AttemptFailed(Exception):
         return UpstreamFailed(f"The model `{model}` failed to answer ({self.detail}).")
 
 
-def classify(exc: aiohttp.ClientError | TimeoutError) -> AttemptFailed:
-    """Translate an aiohttp error into an :class:`AttemptFailed` (order matters: subclasses first)."""
-    name = type(exc).__name__
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+def classify(exc: UpstreamError) -> AttemptFailed:
+    """Translate the upstream client's error into an :class:`AttemptFailed` (subclasses first)."""
+    if isinstance(exc, ConnectTimeout):
         return AttemptFailed(FailureKind.CONNECT, "connect timeout")
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, ConnectFailed):
         return AttemptFailed(FailureKind.CONNECT, "connection refused")
-    if isinstance(exc, aiohttp.SocketTimeoutError):
+    if isinstance(exc, ReadTimeout):
         return AttemptFailed(FailureKind.TIMEOUT, "no byte within the first-byte timeout")
-    if isinstance(exc, TimeoutError):
+    if isinstance(exc, TotalTimeout):
         return AttemptFailed(FailureKind.TIMEOUT, "total timeout")
-    return AttemptFailed(FailureKind.DISCONNECTED, name)
+    return AttemptFailed(FailureKind.DISCONNECTED, str(exc) or type(exc).__name__)
 
 
-def client_timeout(timeouts: Timeouts) -> aiohttp.ClientTimeout:
-    # sock_read bounds the wait for the headers and for each chunk after them.
-    return aiohttp.ClientTimeout(
-        total=timeouts.total_s, sock_connect=timeouts.connect_s, sock_read=timeouts.first_byte_s
-    )
+def deadlines(timeouts: Timeouts) -> Deadlines:
+    # The read timeout bounds the wait for the headers and for each chunk after them.
+    return Deadlines(total_s=timeouts.total_s, connect_s=timeouts.connect_s, read_s=timeouts.first_byte_s)
+
+
+def open_client(gateway: GatewaySettings) -> UpstreamClient:
+    """The client the forwarder sends requests with; closed by the gateway's lifespan."""
+    return UpstreamClient(max_connections=gateway.max_connections)
 
 
 def open_session(gateway: GatewaySettings) -> aiohttp.ClientSession:
-    """The pooled session; opened and closed by the gateway's lifespan."""
+    """An aiohttp session for the occasional calls (health probes); opened and closed by the lifespan."""
     connector = aiohttp.TCPConnector(limit=gateway.max_connections, limit_per_host=0, ttl_dns_cache=300)
     return aiohttp.ClientSession(
         connector=connector,
@@ -80,4 +92,4 @@ def open_session(gateway: GatewaySettings) -> aiohttp.ClientSession:
     )
 
 
-__all__ = ["AttemptFailed", "FailureKind", "classify", "client_timeout", "open_session"]
+__all__ = ["AttemptFailed", "FailureKind", "classify", "deadlines", "open_client", "open_session"]
