@@ -31,10 +31,12 @@ class Script:
     event_interval_s: float = 0.0
     reader_left: bool = False  # a stream's reader (the gateway) closed the connection before the end
     answer_after: asyncio.Event | None = None  # non-streaming answers wait for it (to outlast timeouts)
+    first_event_after: asyncio.Event | None = None  # streams wait for it before their first event
     seen_request_ids: list[str] = field(default_factory=list)
     seen_models: list[str] = field(default_factory=list)
     seen_authorization: list[str] = field(default_factory=list)
     calls: int = 0
+    called: asyncio.Event = field(default_factory=asyncio.Event)  # set by the first chat call
 
 
 def _app(script: Script) -> web.Application:
@@ -43,6 +45,7 @@ def _app(script: Script) -> web.Application:
 
     async def chat(request: web.Request) -> web.StreamResponse:
         script.calls += 1
+        script.called.set()
         script.seen_request_ids.append(request.headers.get("x-request-id", ""))
         script.seen_authorization.append(request.headers.get("authorization", ""))
         body = await request.json()
@@ -57,6 +60,8 @@ def _app(script: Script) -> web.Application:
             return web.json_response(COMPLETION)
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
+        if script.first_event_after is not None:
+            await script.first_event_after.wait()
         for index in range(script.stream_events):
             if script.cut_stream_after is not None and index == script.cut_stream_after:
                 assert request.transport is not None

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from citadel.config import load_settings
 from citadel.gateway.app import create_gateway_app
@@ -34,13 +35,22 @@ def remote_model(name: str, *urls: str, **overrides: Any) -> dict[str, Any]:
 async def gateway_client(
     tmp_path: Path, models: list[dict[str, Any]], *, clock: Clock = time.monotonic, **gateway: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
+    async with gateway_app(tmp_path, models, clock=clock, **gateway) as (_, client):
+        yield client
+
+
+@asynccontextmanager
+async def gateway_app(
+    tmp_path: Path, models: list[dict[str, Any]], *, clock: Clock = time.monotonic, **gateway: Any
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The gateway app, its lifespan entered, and a client calling it in-process."""
     settings = {"port": free_port(), "health_interval_s": 3600, **gateway}
     config = write_config(tmp_path, {"gateway": settings, "models": models})
     app = create_gateway_app(load_settings(config), clock=clock)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=120) as client:
-            yield client
+            yield app, client
 
 
 def metric(text: str, name: str, **labels: str) -> float:

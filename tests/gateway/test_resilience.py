@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from citadel.gateway.breaker import ManualClock
 from tests.gateway.fake_upstream import Script, fake_upstream
-from tests.gateway.harness import gateway_client, metric, remote_model, sse_events
+from tests.gateway.harness import gateway_app, gateway_client, metric, remote_model, sse_events
 from tests.helpers import free_port
 
 CHAT = {"model": "fake", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 5}
@@ -235,3 +236,21 @@ async def test_first_byte_timeout_is_a_504_and_not_retried(tmp_path: Path) -> No
     assert response.status_code == 504
     assert response.json()["error"]["code"] == "upstream_timeout"
     assert slow.calls + other.calls == 1  # the model was working on it: a retry would double the cost
+
+
+async def test_a_client_leaving_before_the_first_event_leaves_no_connection_open(tmp_path: Path) -> None:
+    first_event = asyncio.Event()
+    script = Script(first_event_after=first_event)
+    async with (
+        fake_upstream(script) as url,
+        gateway_app(tmp_path, [remote_model("fake", url)]) as (app, gateway),
+    ):
+        leaving = asyncio.ensure_future(gateway.post("/v1/chat/completions", json={**CHAT, "stream": True}))
+        await script.called.wait()
+        leaving.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await leaving
+        assert not app.state.forwarder._client._open  # closed, not left counting against the pool's limit
+        first_event.set()
+        answer = await gateway.post("/v1/chat/completions", json=CHAT)
+    assert answer.status_code == 200

@@ -208,6 +208,9 @@ class Forwarder:
         except UpstreamError as exc:
             upstream.close()
             raise classify(exc) from exc
+        except BaseException:  # cancelled (the client left): the connection is not handed back half-read
+            upstream.close()
+            raise
         if not first:
             upstream.close()
             raise AttemptFailed(FailureKind.DISCONNECTED, "the stream ended before its first event")

@@ -56,27 +56,31 @@ class RelayResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # uvicorn drops writes to a client that left without saying so; a watcher hears the disconnect, and
-        # the relay checks it between chunks rather than paying for a second task per stream.
-        watch = asyncio.create_task(_until_disconnect(receive), name="citadel-stream-watch")
+        # the relay checks it between chunks. A stream that has already arrived whole (short answers) is sent
+        # at once, without paying for the watcher's task.
+        watch = None
+        if not self._upstream.arrived:
+            watch = asyncio.create_task(_until_disconnect(receive), name="citadel-stream-watch")
         try:
             await self._pump(send, watch)
         finally:
-            watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watch
+            if watch is not None:
+                watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watch
             if self._outcome is StreamOutcome.SUCCESS:
                 self._upstream.release()
             else:  # never hand a half-read connection back to the pool
                 self._upstream.close()
             self._on_finish(self._outcome, self._tail)
 
-    async def _pump(self, send: Send, watch: asyncio.Task[None]) -> None:
+    async def _pump(self, send: Send, watch: asyncio.Task[None] | None) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         self._tail.add(self._first)
         await send({"type": "http.response.body", "body": self._first, "more_body": True})
         try:
             async for chunk in self._upstream.iter_any():
-                if watch.done():
+                if watch is not None and watch.done():
                     return  # the client left: stop reading, the upstream sees its connection close
                 self._tail.add(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})

@@ -225,6 +225,11 @@ class UpstreamResponse:
         self._raw_headers = connection.raw_headers
         self._done = False
 
+    @property
+    def arrived(self) -> bool:
+        """The whole body has arrived (some of it may not have been read yet)."""
+        return self._connection.complete
+
     def header(self, name: str) -> str | None:
         """A header's value (``name`` in lower case), or None."""
         wanted = name.encode("latin-1")

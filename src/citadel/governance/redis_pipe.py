@@ -8,8 +8,9 @@ got them), commands written in the same event-loop tick go out in one ``write``,
 replies. One timer watches the oldest unanswered command instead of one timeout per call.
 
 A connection that fails or times out fails every command waiting on it (the limiter then applies
-fail-open or fail-closed) and is replaced on the next call; after a failed connect, calls fail at once for
-``retry_s`` rather than each waiting for its own connect to time out.
+fail-open or fail-closed) and is replaced on the next call. A timeout is only called once the event loop
+has looked at the socket after the deadline: after a stall of the loop itself (a busy process), the timer
+may run before the reply that is already waiting is read.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import asyncio
 import collections
 import hashlib
 import ssl
-import time
 from typing import Any, cast
 
 import hiredis
 from redis.asyncio.connection import parse_url
+
+_CONFIRM_S = 0.005  # the second look at an overdue command, after the loop has polled its sockets
 
 
 class RedisUnavailable(Exception):
@@ -90,7 +92,7 @@ class _Protocol(asyncio.Protocol):
 class PipelinedRedis:
     """``await redis.execute("GET", "k")`` over one shared, pipelined connection; see the module's doc."""
 
-    def __init__(self, url: str, *, timeout_s: float, retry_s: float = 0.5) -> None:
+    def __init__(self, url: str, *, timeout_s: float) -> None:
         options = parse_url(url)
         self._host = str(options.get("host", "127.0.0.1"))
         self._port = int(options.get("port", 6379))
@@ -99,10 +101,8 @@ class PipelinedRedis:
         self._auth = [part for part in (options.get("username"), options.get("password")) if part]
         self._db = int(options.get("db", 0))
         self._timeout_s = timeout_s
-        self._retry_s = retry_s
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Task[_Protocol] | None = None
-        self._down_until = 0.0
         self._pending: list[bytes] = []
         self._flush_scheduled = False
         self._watchdog: asyncio.TimerHandle | None = None
@@ -134,7 +134,7 @@ class PipelinedRedis:
         if protocol is not None and protocol.transport is not None and data:
             protocol.transport.write(data)
 
-    def _check_oldest(self) -> None:
+    def _check_oldest(self, confirming: bool = False) -> None:
         """The timer on the oldest unanswered command: past the timeout, the connection is given up."""
         self._watchdog = None
         protocol = self._protocol
@@ -142,10 +142,12 @@ class PipelinedRedis:
             return
         loop = asyncio.get_running_loop()
         deadline = protocol.waiting[0][1] + self._timeout_s
-        if loop.time() >= deadline:
+        if loop.time() < deadline:
+            self._watchdog = loop.call_at(deadline, self._check_oldest)
+        elif not confirming:  # look again after the loop has polled the socket (see the module's doc)
+            self._watchdog = loop.call_later(_CONFIRM_S, self._check_oldest, True)
+        else:
             protocol.fail(RedisUnavailable(f"no reply within {self._timeout_s} s"))
-            return
-        self._watchdog = loop.call_at(deadline, self._check_oldest)
 
     def _lost(self, protocol: _Protocol) -> None:
         if self._protocol is protocol:
@@ -154,8 +156,6 @@ class PipelinedRedis:
 
     async def _connect(self) -> _Protocol:
         """The connection, made once for all callers waiting on it."""
-        if time.monotonic() < self._down_until:
-            raise RedisUnavailable("Redis was unreachable a moment ago")
         if self._connecting is None:
             self._connecting = asyncio.create_task(self._open())
         connecting = self._connecting
@@ -184,7 +184,6 @@ class PipelinedRedis:
                 if self._db:
                     await self.execute("SELECT", self._db)
         except BaseException:
-            self._down_until = time.monotonic() + self._retry_s
             if self._protocol is protocol:
                 protocol.fail(RedisUnavailable("connect failed"))
             raise
