@@ -64,6 +64,36 @@ async def test_request_rows_are_idempotent_on_request_id(database_url: str) -> N
         await database.aclose()
 
 
+async def test_every_column_of_a_request_row_is_stored_as_given(database_url: str) -> None:
+    database = await open_database(DatabaseSettings(url=database_url))
+    full = _entry(
+        "req-full",
+        key_id=7,
+        served_model="served",
+        error_type="upstream_failed",
+        ttft_ms=12.5,
+        prompt_tokens=11,
+        completion_tokens=22,
+        cost=0.25,
+        cache_hit=True,
+        request_body="asked",
+        response_body="answered",
+        status_code=502,
+    )
+    sparse = _entry("req-sparse")  # the optional columns empty
+    try:
+        async with database.transaction() as connection:
+            assert await insert_rows(connection, [full, sparse]) == 2
+        async with database.transaction() as connection:
+            stored = (
+                await connection.execute(select(request_log).order_by(request_log.c.request_id))
+            ).mappings()
+            rows = [{name: row[name] for name in full} for row in stored]
+    finally:
+        await database.aclose()
+    assert rows == [full, sparse]
+
+
 async def test_keys_are_stored_as_a_hash_and_changes_are_audited(database_url: str) -> None:
     database = await open_database(DatabaseSettings(url=database_url))
     try:

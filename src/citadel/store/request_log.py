@@ -6,11 +6,38 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, func, select, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from citadel.store.tables import audit_log, request_log
+
+# PostgreSQL takes a batch as one array per column, unnested into rows: one statement with a fixed number of
+# parameters, encoded by asyncpg in C. Row by row through SQLAlchemy cost about 8 µs a row on the gateway's
+# event loop, as much as a tenth of the gateway's core at a few thousand requests per second.
+_PG_TYPES = {
+    "request_id": "varchar",
+    "key_id": "integer",
+    "model": "varchar",
+    "served_model": "varchar",
+    "endpoint": "varchar",
+    "status_code": "integer",
+    "error_type": "varchar",
+    "latency_ms": "double precision",
+    "ttft_ms": "double precision",
+    "prompt_tokens": "integer",
+    "completion_tokens": "integer",
+    "cost": "double precision",
+    "cache_hit": "boolean",
+    "request_body": "text",
+    "response_body": "text",
+    "created_at": "timestamptz",
+}
+_PG_INSERT = text(
+    f"INSERT INTO request_log ({', '.join(_PG_TYPES)}) SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _PG_TYPES.items())
+    + ") ON CONFLICT (request_id) DO NOTHING"
+)
 
 
 async def insert_rows(connection: AsyncConnection, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -19,8 +46,10 @@ async def insert_rows(connection: AsyncConnection, rows: Sequence[Mapping[str, A
         return 0
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        statement: Any = postgresql.insert(request_log).on_conflict_do_nothing(index_elements=["request_id"])
-    elif dialect == "sqlite":
+        columns = {name: [row[name] for row in rows] for name in _PG_TYPES}
+        result = await connection.execute(_PG_INSERT, columns)
+        return max(result.rowcount, 0)
+    if dialect == "sqlite":
         statement = sqlite.insert(request_log).on_conflict_do_nothing(index_elements=["request_id"])
     else:
         raise NotImplementedError(f"request log on {dialect}")
