@@ -77,6 +77,12 @@ class RelayResponse(Response):
     async def _pump(self, send: Send, watch: asyncio.Task[None] | None) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         self._tail.add(self._first)
+        if watch is None:  # the whole stream is here: one body message (one write to the client)
+            rest = await self._upstream.read()
+            self._tail.add(rest)
+            self._outcome = StreamOutcome.SUCCESS
+            await send({"type": "http.response.body", "body": self._first + rest, "more_body": False})
+            return
         await send({"type": "http.response.body", "body": self._first, "more_body": True})
         try:
             async for chunk in self._upstream.iter_any():
