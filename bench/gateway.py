@@ -466,7 +466,8 @@ _NOTES = """\
   aiohttp made 10,125, which in turn made ~3,100 to httpx's ~360), the rate limiter's one pipelined Redis
   connection (through redis-py's pooled client it took a third of the core), request-log batches that wait
   up to 0.1 s to fill and go to PostgreSQL as one `unnest()` insert, `gc.freeze()` after start-up (p99 at
-  32 connections fell from 90–140 ms to about 10 ms), and answering the proxied endpoints before FastAPI's layers.
+  32 connections fell from 90-140 ms to about 10 ms), and answering the proxied endpoints before FastAPI's
+  layers.
 - The machine is shared, so absolute numbers move by a third from run to run; compare rows of one run.
 """
 
