@@ -20,14 +20,17 @@ pytestmark = pytest.mark.e2e
 
 
 class Stack:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, replica_ports: tuple[int, ...] = ()) -> None:
+        """``replica_ports``: more local replicas of the model, which ``citadel up`` starts too."""
         self.gateway_port = free_port()
+        self.model_port = free_port()
+        model = smollm2_model(self.model_port)
+        if replica_ports:
+            model["replicas"] = [{"port": port} for port in (self.model_port, *replica_ports)]
+            model["balancing"] = "weighted_round_robin"  # every replica gets its share, in turn
         config = write_config(
             directory,
-            {
-                "gateway": {"port": self.gateway_port, "health_interval_s": 0.5},
-                "models": [smollm2_model(free_port())],
-            },
+            {"gateway": {"port": self.gateway_port, "health_interval_s": 0.5}, "models": [model]},
         )
         self.url = f"http://127.0.0.1:{self.gateway_port}"
         self.supervisor = ServiceProcess(
@@ -137,13 +140,31 @@ def test_killed_model_service_is_reported_then_restarted(stack: Stack) -> None:
     assert completion.choices[0].message.content is not None
 
 
-def test_sigterm_stops_every_process(tmp_path: Path) -> None:
-    stack = Stack(tmp_path)
+def _served(port: int) -> float:
+    """Requests a model service has finished, from its own /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    counts = [line for line in text.splitlines() if line.startswith("vllm:e2e_request_latency_seconds_count")]
+    return sum(float(line.rsplit(" ", 1)[1]) for line in counts)
+
+
+def test_local_replicas_are_started_served_and_stopped_with_the_rest(tmp_path: Path) -> None:
+    replica_port = free_port()
+    stack = Stack(tmp_path, replica_ports=(replica_port,))
     log = tmp_path / "citadel-up.log"
     # The gateway may answer before the supervisor has seen it healthy; stop only once it says it is up.
-    _wait(lambda: "Citadel is up." in log.read_text(encoding="utf-8"), 30, "the supervisor to report up")
+    _wait(lambda: "Citadel is up." in log.read_text(encoding="utf-8"), 60, "the supervisor to report up")
+    services = [p for p in stack.descendants() if "serve-model" in p.cmdline()]
+    assert sorted(p.cmdline()[p.cmdline().index("serve-model") + 1] for p in services) == sorted(
+        [SMOLLM2_NAME, f"{SMOLLM2_NAME}:{replica_port}"]
+    )
+    for _ in range(4):
+        stack.client.chat.completions.create(
+            model=SMOLLM2_NAME, messages=[{"role": "user", "content": "hi"}], max_tokens=2
+        )
+    assert _served(stack.model_port) >= 1
+    assert _served(replica_port) >= 1
     children = stack.descendants()
-    assert len(children) >= 2  # a model service and the gateway
+    assert len(children) >= 3  # two model services and the gateway
     os.kill(stack.supervisor.process.pid, signal.SIGTERM)
     assert stack.supervisor.process.wait(timeout=30) == 0
     stack.supervisor.stop()  # closes its log

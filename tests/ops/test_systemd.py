@@ -85,6 +85,32 @@ def test_target_wants_every_local_model_and_the_gateway_but_no_remote_one(tmp_pa
     assert f"After=network-online.target citadel-llm@{SMOLLM2_NAME}.service\n" in gateway
 
 
+def test_a_local_replica_is_an_instance_of_its_own(tmp_path: Path) -> None:
+    own, second = free_port(), free_port()
+    model = smollm2_model(own, replicas=[{"port": own}, {"port": second}], memory_limit="768M")
+    config = write_config(tmp_path, {"models": [model]})
+    out = _render(tmp_path, config)
+    replica = f"{SMOLLM2_NAME}:{second}"
+    target = (out / "citadel-llm.target").read_text(encoding="utf-8")
+    assert re.findall(r"^Wants=(citadel-llm@\S+)$", target, re.MULTILINE) == [
+        f"citadel-llm@{SMOLLM2_NAME}.service",
+        f"citadel-llm@{replica}.service",
+    ]
+    limits = (out / f"citadel-llm@{replica}.service.d/50-limits.conf").read_text(encoding="utf-8")
+    assert "MemoryMax=768M" in limits
+    assert (out / "env" / f"{replica}.env").exists()
+    # systemd-analyze reads "FILE:NAME" as "verify FILE under the name NAME", so an instance whose name has a
+    # colon is given that way (systemd itself takes the colon in unit names).
+    result = _verify(out, [f"{out}/citadel-llm@.service:citadel-llm@{replica}.service"])
+    assert result.returncode == 0, result.stderr
+    assert _complaints_about_us(result) == []
+    unit = (out / "citadel-llm@.service").read_text(encoding="utf-8")
+    environment = {"CITADEL_CONFIG": str(config)}
+    pre_start = run(_unit_command(unit, "ExecStartPre", replica, environment))
+    assert pre_start.returncode == 0, pre_start.stdout + pre_start.stderr
+    assert f"{replica}" in pre_start.stdout  # the replica's own port was checked
+
+
 def _unit_command(unit: str, key: str, instance: str, environment: dict[str, str]) -> list[str]:
     """A unit's ``Exec*=`` line as systemd would run it: ``%i`` and ``${VAR}`` substituted."""
     [line] = [line for line in unit.splitlines() if line.startswith(f"{key}=")]

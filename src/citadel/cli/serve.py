@@ -11,6 +11,7 @@ import uvicorn
 from citadel.cli.options import config_option, load_or_exit
 from citadel.config.loader import CONFIG_ENV_VAR
 from citadel.engines import get_engine
+from citadel.engines.local import find_service
 from citadel.engines.remote import RemoteModelError
 from citadel.logs import configure_logging
 
@@ -58,14 +59,18 @@ def gateway(config_path: Path) -> None:
 @click.argument("name")
 @config_option
 def serve_model(name: str, config_path: Path) -> None:
-    """Run the model service NAME in the foreground (built-in engine or vLLM, by its backend)."""
+    """Run the model service NAME in the foreground (built-in engine or vLLM, by its backend).
+
+    NAME is a model (served at its own port) or ``MODEL:PORT``, a further replica of it on this machine.
+    """
     settings = load_or_exit(config_path)
     try:
-        model = settings.model(name)
+        model = settings.model(name.partition(":")[0])
+        target = find_service(settings, name).settings if ":" in name else model
     except KeyError as exc:
         raise click.UsageError(str(exc.args[0])) from exc
     configure_logging(settings.log_level, f"model:{name}")
     try:
-        get_engine(model.backend).serve(settings, model)
+        get_engine(target.backend).serve(settings, target)
     except RemoteModelError as exc:
         raise click.UsageError(str(exc)) from exc

@@ -17,7 +17,8 @@ from pathlib import Path
 import psutil
 
 from citadel.config import CitadelSettings
-from citadel.ops.assets import gateway_url, local_models, reachable_host
+from citadel.engines.local import local_services
+from citadel.ops.assets import gateway_url, reachable_host
 from citadel.ops.dependencies import probe_dependencies
 from citadel.ops.health import check_health
 from citadel.ops.probes import ProbeResult, chat_probe, tcp_probe
@@ -33,7 +34,7 @@ MAX_LOAD_PER_CORE = 4
 
 def _resources(settings: CitadelSettings) -> list[ProbeResult]:
     memory = psutil.virtual_memory()
-    limits = sum(model.memory_limit_bytes for model in local_models(settings))
+    limits = sum(service.model.memory_limit_bytes for service in local_services(settings))
     data_dir = settings.data_dir.absolute()
     while not data_dir.exists():
         data_dir = data_dir.parent
@@ -59,7 +60,7 @@ def systemd_running() -> bool:
 def _units(settings: CitadelSettings) -> list[ProbeResult]:
     if not systemd_running():
         return [ProbeResult("systemd", True, "not running on this host; skipped")]
-    units = [f"citadel-llm@{model.name}.service" for model in local_models(settings)]
+    units = [f"citadel-llm@{service.name}.service" for service in local_services(settings)]
     units.append("citadel-llm-gateway.service")
     results = []
     for unit in units:
@@ -71,7 +72,9 @@ def _units(settings: CitadelSettings) -> list[ProbeResult]:
 
 
 def _ports(settings: CitadelSettings, timeout_s: float) -> list[ProbeResult]:
-    listeners = [(f"model {model.name}", model.host, model.port) for model in local_models(settings)]
+    listeners = [
+        (f"model {service.name}", service.model.host, service.port) for service in local_services(settings)
+    ]
     listeners.append(("gateway", settings.gateway.host, settings.gateway.port))
     return [
         tcp_probe(f"{name} port", reachable_host(host), port, timeout_s) for name, host, port in listeners

@@ -15,6 +15,7 @@ import psutil
 
 from citadel.config import CitadelSettings, ModelSettings
 from citadel.engines import get_engine
+from citadel.engines.local import LocalService, find_service, model_services
 from citadel.model_source import ModelSourceError, resolve_model_source
 
 _GIB = 1024**3
@@ -77,11 +78,14 @@ def check_disk(model: ModelSettings, path: Path) -> CheckResult:
     return CheckResult(model.name, "disk", ok, f"{_human(free)} free, want {_human(wanted)} (2x model size)")
 
 
-def check_model(model: ModelSettings) -> list[CheckResult]:
+def check_model(model: ModelSettings, *, services: list[LocalService] | None = None) -> list[CheckResult]:
+    """The model's files, memory and disk, and the port of each of its ``services`` on this machine
+    (all of them by default)."""
     engine = get_engine(model.backend)
     if not engine.runs_locally:
         return [CheckResult(model.name, "remote", True, f"served at {model.url}; nothing to check locally")]
-    results = [check_port_free(model.name, model.host, model.port)]
+    chosen = model_services(model) if services is None else services
+    results = [check_port_free(service.name, model.host, service.port) for service in chosen]
     files, path = check_model_files(model)
     results.append(files)
     results.append(check_memory(model))
@@ -90,10 +94,14 @@ def check_model(model: ModelSettings) -> list[CheckResult]:
     return results
 
 
-def run_checks(settings: CitadelSettings, model_name: str | None = None) -> list[CheckResult]:
-    """Checks for one model, or for every model and the gateway."""
-    if model_name is not None:
-        return check_model(settings.model(model_name))
+def run_checks(settings: CitadelSettings, name: str | None = None) -> list[CheckResult]:
+    """Checks for one model service (``MODEL`` or ``MODEL:PORT``) or model, or for every model and the
+    gateway."""
+    if name is not None:
+        model = settings.model(name.partition(":")[0])
+        if ":" in name:
+            return check_model(model, services=[find_service(settings, name)])
+        return check_model(model, services=model_services(model)[:1])
     results = [check for model in settings.models for check in check_model(model)]
     gateway = settings.gateway
     results.append(check_port_free("gateway", gateway.host, gateway.port))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from citadel.config import CitadelSettings
-from citadel.ops.assets import local_models, reachable_host
+from citadel.engines.local import local_services
+from citadel.ops.assets import reachable_host
 
 GATEWAY_JOB = "citadel-gateway"
 MODELS_JOB = "citadel-models"
@@ -13,7 +14,8 @@ RULE_FILES = ("rules/citadel-recording.yml", "rules/citadel-alerts.yml")
 
 
 def scrape_config(settings: CitadelSettings, alertmanager: str) -> dict[str, Any]:
-    """``prometheus.yml``: each model service is its own target, labelled with its model and backend.
+    """``prometheus.yml``: each model service (a model's replicas each) is its own target, labelled with its
+    model and backend.
 
     The ``model`` target label lets alerts and dashboards join model-service series (which vLLM labels
     ``model_name``) with the gateway's (labelled ``model``).
@@ -22,10 +24,10 @@ def scrape_config(settings: CitadelSettings, alertmanager: str) -> dict[str, Any
     gateway = settings.gateway
     model_targets = [
         {
-            "targets": [f"{reachable_host(model.host)}:{model.port}"],
-            "labels": {"model": model.name, "backend": model.backend},
+            "targets": [f"{reachable_host(service.model.host)}:{service.port}"],
+            "labels": {"model": service.model.name, "backend": service.model.backend},
         }
-        for model in local_models(settings)
+        for service in local_services(settings)
     ]
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},

@@ -1,8 +1,9 @@
 """systemd units for a deployment (seed D.1.2, B.3.1), rendered from the config.
 
-``citadel-llm@.service`` is one template for every model: ``citadel-llm@<model>.service`` reads its
-``<model>.env`` and runs ``citadel check <model>`` then ``citadel serve-model <model>``, which starts vLLM or
-the built-in engine by the model's backend; ``citadel-llm-health.timer`` runs ``citadel health`` every five
+``citadel-llm@.service`` is one template for every model service: ``citadel-llm@<model>.service`` (or
+``citadel-llm@<model>:<port>.service`` for a further replica on this machine) reads its ``<instance>.env``
+and runs ``citadel check <instance>`` then ``citadel serve-model <instance>``, which starts vLLM or the
+built-in engine by the model's backend; ``citadel-llm-health.timer`` runs ``citadel health`` every five
 minutes (the seed's cron job). systemd does not expand variables in ``MemoryMax=`` or
 ``CPUQuota=``, so each model's limits live in a drop-in next to the template rather than in the env file.
 """
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from citadel.config import CitadelSettings
-from citadel.ops.assets import RenderedFiles, local_models
+from citadel.engines.local import local_services
+from citadel.ops.assets import RenderedFiles
 from citadel.ops.templates import template_environment
 
 # The seed gives the gateway fixed limits (D.1.2); the config has no key for them yet.
@@ -56,14 +58,14 @@ def _writable_paths(settings: CitadelSettings, layout: SystemdLayout) -> list[Pa
 
 
 def render_systemd(settings: CitadelSettings, layout: SystemdLayout) -> RenderedFiles:
-    """The units, one drop-in and one env file per locally served model, and the gateway's env file.
+    """The units, one drop-in and one env file per model service on this machine, and the gateway's env.
 
     >>> files = render_systemd(settings, SystemdLayout(Path("/etc/citadel/citadel.yaml")))  # doctest: +SKIP
     >>> sorted(files)[:2]
     ['citadel-llm-gateway.service', 'citadel-llm.target']
     """
     environment = template_environment()
-    models = local_models(settings)
+    services = local_services(settings)
     common = {
         "config_path": layout.config_path,
         "executable": layout.executable,
@@ -72,7 +74,7 @@ def render_systemd(settings: CitadelSettings, layout: SystemdLayout) -> Rendered
         "user": layout.user,
         "group": layout.group,
         "writable_paths": _writable_paths(settings, layout),
-        "models": models,
+        "services": services,
         "gateway": settings.gateway,
         "gateway_memory_max": GATEWAY_MEMORY_MAX,
         "gateway_cpu_quota": GATEWAY_CPU_QUOTA,
@@ -89,13 +91,15 @@ def render_systemd(settings: CitadelSettings, layout: SystemdLayout) -> Rendered
         "citadel-llm-health.timer": render("citadel-llm-health.timer.j2"),
         "env/gateway.env": render("service.env.j2", unit="citadel-llm-gateway.service"),
     }
-    for model in models:
-        unit = f"citadel-llm@{model.name}.service"
+    for service in services:
+        model = service.model
+        unit = f"citadel-llm@{service.name}.service"
         files[f"{unit}.d/50-limits.conf"] = render(
             "limits.conf.j2",
             model=model,
+            service=service,
             memory_max=systemd_size(model.memory_limit_bytes),
             timeout_start_s=int(model.startup_timeout_s),
         )
-        files[f"env/{model.name}.env"] = render("service.env.j2", unit=unit)
+        files[f"env/{service.name}.env"] = render("service.env.j2", unit=unit)
     return files

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import httpx
 
 from citadel.config import CitadelSettings
-from citadel.ops.assets import gateway_url, local_models
+from citadel.engines.local import local_services
+from citadel.ops.assets import gateway_url
 from citadel.ops.dependencies import probe_dependencies
 from citadel.ops.probes import ProbeResult, chat_probe, http_probe
 
@@ -90,10 +91,10 @@ def run_verification(
 
     base = gateway_url(settings)
     timeout, tokens = options.timeout_s, options.max_tokens
-    for model in local_models(settings):
-        record(
-            chat_probe(f"{model.name} direct", f"{model.base_url}/v1", model.name, timeout, max_tokens=tokens)
-        )
+    for service in local_services(settings):
+        name = service.model.name
+        direct = f"{service.name} direct"
+        record(chat_probe(direct, f"{service.base_url}/v1", name, timeout, max_tokens=tokens))
     for model in settings.models:
         via = f"{model.name} via gateway"
         record(chat_probe(via, f"{base}/v1", model.name, timeout, api_key=options.api_key, max_tokens=tokens))

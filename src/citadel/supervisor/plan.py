@@ -1,4 +1,4 @@
-"""Which processes a config asks for: one per locally served model, plus the gateway."""
+"""Which processes a config asks for: one per model service on this machine, plus the gateway."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from citadel.config import CitadelSettings
-from citadel.engines import get_engine
+from citadel.engines.local import local_services
 from citadel.supervisor.process import ServiceSpec
 
 GATEWAY_STARTUP_TIMEOUT_S = 60.0
@@ -17,17 +17,17 @@ def _citadel(*args: str) -> list[str]:
 
 
 def model_specs(settings: CitadelSettings, config_path: Path) -> list[ServiceSpec]:
-    """Every model whose backend runs on this machine, each as ``citadel serve-model NAME``."""
+    """Every model service on this machine (local models and their local replicas), each as
+    ``citadel serve-model NAME`` (``NAME`` being ``MODEL`` or ``MODEL:PORT``)."""
     config = str(config_path.resolve())
     return [
         ServiceSpec(
-            name=model.name,
-            argv=_citadel("serve-model", model.name, "--config", config),
-            health_url=f"{model.base_url}/health",
-            startup_timeout_s=model.startup_timeout_s,
+            name=service.name,
+            argv=_citadel("serve-model", service.name, "--config", config),
+            health_url=f"{service.base_url}/health",
+            startup_timeout_s=service.model.startup_timeout_s,
         )
-        for model in settings.models
-        if get_engine(model.backend).runs_locally
+        for service in local_services(settings)
     ]
 
 
