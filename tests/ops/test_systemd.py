@@ -73,7 +73,10 @@ def test_limits_and_timeouts_come_from_each_model(tmp_path: Path) -> None:
 
 def test_target_wants_every_local_model_and_the_gateway_but_no_remote_one(tmp_path: Path) -> None:
     remote = {"name": "far-away", "backend": "remote", "source": "-", "url": "http://127.0.0.1:9/v1"}
-    config = write_config(tmp_path, {"models": [smollm2_model(free_port()), remote]})
+    gateway_limits = {"memory_limit": "3G", "cpu_quota": 150}
+    config = write_config(
+        tmp_path, {"gateway": gateway_limits, "models": [smollm2_model(free_port()), remote]}
+    )
     out = _render(tmp_path, config)
     target = (out / "citadel-llm.target").read_text(encoding="utf-8")
     assert re.findall(r"^Wants=(citadel\S+)$", target, re.MULTILINE) == [
@@ -83,6 +86,8 @@ def test_target_wants_every_local_model_and_the_gateway_but_no_remote_one(tmp_pa
     assert sorted(path.name for path in (out / "env").iterdir()) == ["gateway.env", f"{SMOLLM2_NAME}.env"]
     gateway = (out / "citadel-llm-gateway.service").read_text(encoding="utf-8")
     assert f"After=network-online.target citadel-llm@{SMOLLM2_NAME}.service\n" in gateway
+    assert "MemoryMax=3G\n" in gateway  # the config's, not the seed's 2G / 200 %
+    assert "CPUQuota=150%\n" in gateway
 
 
 def test_a_local_replica_is_an_instance_of_its_own(tmp_path: Path) -> None:

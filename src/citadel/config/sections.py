@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 _MEMORY_PATTERN = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)B?$", re.IGNORECASE)
@@ -35,6 +35,15 @@ def parse_memory(text: str) -> int:
         raise ValueError(f"{text!r} is not a size such as 512M, 4G or 90G")
     number, unit = match.groups()
     return int(float(number) * _MEMORY_UNITS[unit.upper()])
+
+
+def _memory_size(text: str) -> str:
+    parse_memory(text)  # raises for a size it cannot read
+    return text
+
+
+# A size such as ``4G``, checked when the config loads.
+MemorySize = Annotated[str, AfterValidator(_memory_size)]
 
 
 class CorsSettings(Section):
@@ -96,6 +105,8 @@ class GatewaySettings(Section):
     connect_timeout_s: float = Field(default=5.0, gt=0)
     request_timeout_s: float = Field(default=600.0, gt=0)
     max_connections: int = Field(default=512, ge=1)
+    memory_limit: MemorySize = Field(default="2G", description="The gateway unit's MemoryMax (seed D.1.2).")
+    cpu_quota: int = Field(default=200, ge=1, description="The gateway unit's CPUQuota, percent of one CPU.")
     cors: CorsSettings = Field(default_factory=CorsSettings)
     first_byte_timeout_s: float = Field(
         default=300.0, gt=0, description="Default wait for an upstream's first byte (headers or SSE event)."
@@ -115,6 +126,10 @@ class GatewaySettings(Section):
     )
     log_format: Literal["json", "text"] = "json"
     access_log: bool = Field(default=False, description="One JSON log line per proxied request.")
+
+    @property
+    def memory_limit_bytes(self) -> int:
+        return parse_memory(self.memory_limit)
 
 
 class EngineLimits(Section):
@@ -200,7 +215,7 @@ class ModelSettings(Section):
     )
     url: str | None = Field(default=None, description="Base URL of a remote OpenAI-compatible server.")
     limits: EngineLimits = Field(default_factory=EngineLimits)
-    memory_limit: str = "4G"
+    memory_limit: MemorySize = "4G"
     cpu_quota: int = Field(default=200, ge=1, description="Percent of one CPU, as systemd's CPUQuota.")
     threads: int | None = Field(default=None, ge=1, description="Built-in engine threads; default all.")
     targets: PerformanceTargets = Field(default_factory=PerformanceTargets)
@@ -213,12 +228,6 @@ class ModelSettings(Section):
     timeouts: UpstreamTimeouts = Field(default_factory=UpstreamTimeouts)
     capabilities: list[str] = Field(default_factory=list, description="Tags routing rules may ask for.")
     cost: float = Field(default=1.0, ge=0, description="Relative cost, for routing rules that pick cheapest.")
-
-    @field_validator("memory_limit")
-    @classmethod
-    def _memory_limit_is_a_size(cls, value: str) -> str:
-        parse_memory(value)
-        return value
 
     @model_validator(mode="after")
     def _remote_needs_url(self) -> ModelSettings:

@@ -19,10 +19,6 @@ from citadel.engines.local import local_services
 from citadel.ops.assets import RenderedFiles
 from citadel.ops.templates import template_environment
 
-# The seed gives the gateway fixed limits (D.1.2); the config has no key for them yet.
-GATEWAY_MEMORY_MAX = "2G"
-GATEWAY_CPU_QUOTA = 200
-
 _SIZE_UNITS = (("T", 1024**4), ("G", 1024**3), ("M", 1024**2), ("K", 1024))
 
 
@@ -76,8 +72,8 @@ def render_systemd(settings: CitadelSettings, layout: SystemdLayout) -> Rendered
         "writable_paths": _writable_paths(settings, layout),
         "services": services,
         "gateway": settings.gateway,
-        "gateway_memory_max": GATEWAY_MEMORY_MAX,
-        "gateway_cpu_quota": GATEWAY_CPU_QUOTA,
+        "gateway_memory_max": systemd_size(settings.gateway.memory_limit_bytes),
+        "gateway_cpu_quota": settings.gateway.cpu_quota,
     }
 
     def render(template: str, **extra: object) -> str:
