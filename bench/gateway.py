@@ -433,9 +433,9 @@ def report(targets: list[Target], rss: dict[str, tuple[float, float, int] | None
         if minimal is None or name not in by_name:
             continue
         share = by_name[name].results["plain/32"].rps / minimal.results["plain/32"].rps
-        stream = by_name[name].results["stream/32"].rps / minimal.results["stream/32"].rps
+        stream_share = by_name[name].results["stream/32"].rps / minimal.results["stream/32"].rps
         summary.append(
-            f"{label} reaches {share:.0%} of the minimal proxy's requests/s ({stream:.0%} streaming; "
+            f"{label} reaches {share:.0%} of the minimal proxy's requests/s ({stream_share:.0%} streaming; "
             "target ≥ 50%)."
         )
         if "litellm" in by_name:
