@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+import trustme
 import uvloop
 from aiohttp import web
 from yarl import URL
@@ -279,6 +281,33 @@ async def test_no_more_than_max_connections_are_open() -> None:
     await client.aclose()
     assert peak == 2
     assert len(connections) == 2
+
+
+async def test_https_replicas_are_reached_over_verified_tls() -> None:
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    runner = web.AppRunner(echo_app([]))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_context).start()
+    url = URL(f"https://127.0.0.1:{port}/echo")
+    trusting = UpstreamClient(max_connections=4, tls=client_context)
+    stranger = UpstreamClient(max_connections=4)  # the system's trust store knows nothing of this CA
+    try:
+        for _ in range(2):  # the second call reuses the TLS connection
+            response = await trusting.post(url, b'{"tls": true}', HEADERS, FAST)
+            assert await response.read() == b'{"tls": true}'
+            response.release()
+        assert len(trusting._open) == 1
+        with pytest.raises(ConnectFailed, match="TLS handshake failed: CERTIFICATE_VERIFY_FAILED"):
+            await stranger.post(url, b"{}", HEADERS, FAST)
+    finally:
+        await trusting.aclose()
+        await stranger.aclose()
+        await runner.cleanup()
 
 
 def test_it_runs_on_uvloop_as_in_the_gateway() -> None:

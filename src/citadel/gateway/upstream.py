@@ -61,7 +61,7 @@ def classify(exc: UpstreamError) -> AttemptFailed:
     if isinstance(exc, ConnectTimeout):
         return AttemptFailed(FailureKind.CONNECT, "connect timeout")
     if isinstance(exc, ConnectFailed):
-        return AttemptFailed(FailureKind.CONNECT, "connection refused")
+        return AttemptFailed(FailureKind.CONNECT, str(exc) or "connection refused")
     if isinstance(exc, ReadTimeout):
         return AttemptFailed(FailureKind.TIMEOUT, "no byte within the first-byte timeout")
     if isinstance(exc, TotalTimeout):

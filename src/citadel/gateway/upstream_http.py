@@ -280,13 +280,16 @@ class UpstreamResponse:
 class UpstreamClient:
     """Pooled keep-alive connections to the replicas; opened and closed by the gateway's lifespan."""
 
-    def __init__(self, *, max_connections: int, keepalive_s: float = 4.0) -> None:
+    def __init__(
+        self, *, max_connections: int, keepalive_s: float = 4.0, tls: ssl.SSLContext | None = None
+    ) -> None:
+        """``tls``: for ``https`` replicas; default: the system trust store (honours ``SSL_CERT_FILE``)."""
         self._limit = max_connections
         self._keepalive_s = keepalive_s
         self._idle: dict[_Origin, list[_Connection]] = {}
         self._open: set[_Connection] = set()
         self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._tls: ssl.SSLContext | None = None
+        self._tls = tls
         self._heads: dict[tuple[URL, tuple[tuple[str, str], ...]], bytes] = {}
 
     async def post(
@@ -369,6 +372,9 @@ class UpstreamClient:
         except TimeoutError as exc:
             self._forget(connection)
             raise ConnectTimeout(f"no connection within {deadlines.connect_s} s") from exc
+        except ssl.SSLError as exc:
+            self._forget(connection)
+            raise ConnectFailed(f"TLS handshake failed: {exc.reason or exc}") from exc
         except OSError as exc:
             self._forget(connection)
             raise ConnectFailed(f"connection refused or unreachable: {exc.strerror or exc}") from exc
