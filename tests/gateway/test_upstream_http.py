@@ -310,6 +310,17 @@ async def test_https_replicas_are_reached_over_verified_tls() -> None:
         await runner.cleanup()
 
 
+async def test_an_idle_connection_to_one_replica_makes_room_for_another() -> None:
+    client = UpstreamClient(max_connections=1)
+    async with aiohttp_server(echo_app([])) as first, aiohttp_server(echo_app([])) as second:
+        for base in (first, second, first):
+            response = await client.post(base / "echo", b"{}", HEADERS, Deadlines(2.0, 1.0, 1.0))
+            assert await response.read() == b"{}"
+            response.release()
+            assert len(client._open) == 1
+    await client.aclose()
+
+
 def test_it_runs_on_uvloop_as_in_the_gateway() -> None:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(test_answers_come_back_whole_and_the_connection_is_reused())

@@ -85,6 +85,7 @@ class _Connection(asyncio.Protocol):
         self.origin = origin
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self.busy = False  # an exchange is under way (from send until the answer is read or dropped)
         self.idle_since = 0.0
         self._parser = httptools.HttpResponseParser(self)
         self._loop = asyncio.get_running_loop()
@@ -108,6 +109,9 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio.Transport
 
     def data_received(self, data: bytes) -> None:
+        if not self.busy:  # bytes nobody asked for (between exchanges): the connection is not to be trusted
+            self.close()
+            return
         self.received_any = True
         try:
             self._parser.feed_data(data)
@@ -157,6 +161,7 @@ class _Connection(asyncio.Protocol):
     # -- the exchange -----------------------------------------------------------------------------------
     def send(self, head: bytes, body: bytes) -> None:
         self._reset()
+        self.busy = True
         assert self.transport is not None
         self.transport.writelines((head, body))
 
@@ -346,6 +351,10 @@ class UpstreamClient:
                 connection.close()
             if len(self._open) < self._limit:
                 break
+            spare = next((conns[0] for conns in self._idle.values() if conns), None)
+            if spare is not None:  # all slots taken, some by idle connections to other replicas: free one
+                spare.close()
+                continue
             waiter = asyncio.get_running_loop().create_future()
             self._slot_waiters.append(waiter)
             try:
@@ -384,6 +393,7 @@ class UpstreamClient:
         return connection
 
     def _put_back(self, connection: _Connection) -> None:
+        connection.busy = False
         connection.idle_since = time.monotonic()
         self._idle.setdefault(connection.origin, []).append(connection)
         self._wake_one()
