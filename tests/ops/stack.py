@@ -4,6 +4,8 @@ gateway) on free loopback ports, and a real Prometheus scraping it every second.
 from __future__ import annotations
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +22,53 @@ from tests.ops.prometheus_server import PrometheusServer
 DASHBOARDS = ("dashboards/citadel-operations.json", "dashboards/citadel-usage.json")
 
 
+FLAKY = "flaky"  # a remote model whose server always fails; SmolLM2 is its fallback
+
+
+class FailingUpstream:
+    """A fake replica, on a loopback port in this process: healthy on ``/health``, 500 on every completion.
+    It stands for a broken upstream, so that the traffic has a retry and a fallback for the dashboards."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self._answer(200, b'{"status": "ok"}')
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("content-length", 0)))
+                self._answer(500, b'{"error": {"message": "broken", "type": "server_error"}}')
+
+            def _answer(self, status: int, body: bytes) -> None:
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 class OpsStack:
     def __init__(self, directory: Path) -> None:
         gateway_port, prometheus_port = free_port(), free_port()
         self.directory = directory
+        self.failing = FailingUpstream()
+        flaky = {"name": FLAKY, "backend": "remote", "source": "remote", "url": self.failing.url}
         self.config = write_config(
             directory,
             {
                 "gateway": {"port": gateway_port, "health_interval_s": 1},
-                "models": [smollm2_model(free_port())],
+                "models": [smollm2_model(free_port()), {**flaky, "fallbacks": [SMOLLM2_NAME]}],
                 "database": {"url": f"sqlite+aiosqlite:///{directory / 'citadel.db'}"},
                 "metrics": {"scrape_interval_s": 1, "prometheus_url": f"http://127.0.0.1:{prometheus_port}"},
             },
@@ -52,6 +92,7 @@ class OpsStack:
             )
         except BaseException:
             self.stack.stop()
+            self.failing.stop()
             raise
 
     def send_traffic(self) -> None:
@@ -80,7 +121,16 @@ class OpsStack:
             timeout=60,
         )
         assert too_long.status_code == 400
+        # The flaky model's server answers 500: retried on its fallback, which answers (retry and fallback).
+        rescued = httpx.post(
+            f"{self.gateway_url}/v1/completions",
+            json={"model": FLAKY, "prompt": "Five, six,", "max_tokens": 4},
+            timeout=60,
+        )
+        assert rescued.status_code == 200
+        assert rescued.headers["x-citadel-model"] == SMOLLM2_NAME
 
     def stop(self) -> None:
         self.prometheus.stop()
         self.stack.stop()
+        self.failing.stop()

@@ -22,7 +22,17 @@ def _with_targets(ops_stack: OpsStack, directory: Path, **targets: int) -> Path:
 
 
 def _bench(config: Path, out: Path, scenarios: str) -> tuple[int, str]:
-    argv = ["bench", "--config", str(config), "--concurrency", "1,2", "--requests", "2"]
+    argv = [
+        "bench",
+        "--config",
+        str(config),
+        "--model",
+        SMOLLM2_NAME,
+        "--concurrency",
+        "1,2",
+        "--requests",
+        "2",
+    ]
     result = CliRunner().invoke(
         cli, [*argv, "--scenarios", scenarios, "--out", str(out)], catch_exceptions=False
     )

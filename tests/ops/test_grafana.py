@@ -27,8 +27,6 @@ PANEL_TYPES = {"timeseries", "stat", "table"}
 PENDING = {
     "llm_time_to_first_token_seconds_bucket": "the gateway's TTFT histogram (issue 4)",
     "llm_circuit_breaker_state": "circuit breakers (issue 4)",
-    "llm_retries_total": "retries (issue 4); no series until a retry happens",
-    "llm_fallbacks_total": "fallbacks (issue 4); no series until a fallback happens",
     "vllm:kv_cache_usage_perc": "the built-in engine's KV-cache gauge (issue 3)",
     "llm_cache_hits_total": "the response cache (issue 7)",
     "llm_cache_misses_total": "the response cache (issue 7)",
