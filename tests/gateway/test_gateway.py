@@ -14,7 +14,8 @@ from citadel.config import load_settings
 from citadel.gateway.app import create_gateway_app
 from tests.helpers import SMOLLM2_NAME, free_port, smollm2_model, write_config
 
-CHAT = {"model": SMOLLM2_NAME, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 5}
+MAX_TOKENS = 5
+CHAT = {"model": SMOLLM2_NAME, "messages": [{"role": "user", "content": "Hello"}], "max_tokens": MAX_TOKENS}
 
 
 def _gateway_config(tmp_path: Path, model_url: str, *, with_dead_model: bool) -> Path:
@@ -69,6 +70,22 @@ async def test_stream_is_relayed_and_usage_counted(gateway: httpx.AsyncClient) -
     metrics = (await gateway.get("/metrics")).text
     counter = f'llm_tokens_processed_total{{model="{SMOLLM2_NAME}",type="completion"}}'
     assert f"{counter} {usage['completion_tokens']}.0" in metrics
+
+
+async def test_a_stream_without_usage_asked_is_still_counted_and_the_client_sees_no_usage_chunk(
+    gateway: httpx.AsyncClient,
+) -> None:
+    response = await gateway.post("/v1/chat/completions", json={**CHAT, "stream": True})
+    assert response.status_code == 200
+    events = [line.removeprefix("data: ") for line in response.text.splitlines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(event) for event in events[:-1]]
+    assert chunks
+    assert all(chunk["choices"] for chunk in chunks)  # the usage-only chunk the gateway asked for is gone
+    metrics = (await gateway.get("/metrics")).text
+    counter = f'llm_tokens_processed_total{{model="{SMOLLM2_NAME}",type="completion"}}'
+    [line] = [line for line in metrics.splitlines() if line.startswith(counter)]
+    assert 0 < float(line.rsplit(" ", 1)[1]) <= MAX_TOKENS
 
 
 async def test_upstream_errors_pass_through_unchanged(gateway: httpx.AsyncClient) -> None:

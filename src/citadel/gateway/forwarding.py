@@ -56,6 +56,7 @@ class Exchange:
     started: float  # time.perf_counter() when the gateway got the request
     headers: dict[str, str]  # extra response headers (e.g. the routing rule)
     upstream_s: float = 0.0  # time spent waiting on upstreams, to tell the gateway's own share
+    usage: dict[str, int] | None = None  # the answer's token counts, once it is complete
 
 
 class _StatusFailure(AttemptFailed):
@@ -233,7 +234,8 @@ class Forwarder:
                     "stream broke off mid-way", extra={"model": pool.name, "replica": replica.base_url}
                 )
 
-        return RelayResponse(upstream, first, _passed_headers(upstream, pool, exchange), finish)
+        headers = _passed_headers(upstream, pool, exchange)
+        return RelayResponse(upstream, first, headers, finish, strip_usage=exchange.request.usage_added)
 
     def _finish(
         self,
@@ -245,6 +247,7 @@ class Forwarder:
         overhead: bool = True,
     ) -> None:
         self._metrics.child(self._metrics.active, exchange.requested).dec()
+        exchange.usage = usage
         elapsed = self._count(pool.name, exchange, status)
         if overhead:
             self._metrics.child(self._metrics.overhead, pool.name).observe(

@@ -20,11 +20,26 @@ class ParsedRequest:
     model: str
     stream: bool
 
+    @property
+    def usage_added(self) -> bool:
+        """A stream whose client did not ask for its usage: the gateway asks for it anyway (the request log,
+        budgets and usage metrics need the tokens) and takes the usage chunk out before the client sees it."""
+        if not self.stream:
+            return False
+        options = self.body.get("stream_options")
+        return not (isinstance(options, dict) and options.get("include_usage") is True)
+
     def for_model(self, name: str) -> bytes:
-        """The body to send to model ``name``: unchanged if it is the one asked for, else renamed."""
-        if name == self.model:
+        """The body to send to model ``name``: unchanged if it is the one asked for and needs nothing added;
+        else renamed and, for a stream, with ``stream_options.include_usage`` set."""
+        added = self.usage_added
+        if name == self.model and not added:
             return self.raw
-        return json.dumps({**self.body, "model": name}).encode()
+        body = {**self.body, "model": name}
+        if added:
+            options = self.body.get("stream_options")
+            body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+        return json.dumps(body).encode()
 
     def estimated_prompt_tokens(self) -> int:
         """The prompt's length in tokens, estimated from its characters (for routing rules only)."""

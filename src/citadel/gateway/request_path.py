@@ -56,6 +56,7 @@ class _Request:
     plan: CachePlan | None = None
     hit: CachedResponse | None = None
     augmented: Augmented | None = None
+    exchange: Exchange | None = None  # once routed
 
 
 async def complete(
@@ -112,7 +113,7 @@ async def _answer(
         observer.keep_body = True  # to store the answer once it is out
     routing: Router = state.routing
     pool, route_headers = routing.resolve(parsed, headers)
-    exchange = Exchange(
+    request.exchange = exchange = Exchange(
         endpoint=request.endpoint,
         request=parsed,
         requested=pool.name,
@@ -174,7 +175,10 @@ async def _finish(state: State, request: _Request, observer: AnswerObserver) -> 
     """Log the request (never blocks) and store a fresh, complete, successful answer in the cache."""
     governance: Governance = state.governance
     served = observer.header(MODEL_HEADER)
-    usage = observer.usage
+    # The forwarder's count first: a stream's usage chunk may have been kept from the client (and so from
+    # the observer) when the gateway asked for it on the client's behalf.
+    exchange = request.exchange
+    usage = exchange.usage if exchange is not None and exchange.usage is not None else observer.usage
     hit = request.hit is not None
     # 499 (nginx's "client closed request"): the client left before the whole answer was out.
     status = observer.status if observer.completed else 499

@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 
 from citadel.errors import error_body
 from citadel.gateway.upstream_http import UpstreamError, UpstreamResponse
-from citadel.gateway.usage import StreamTail
+from citadel.gateway.usage import StreamTail, UsageChunkFilter
 
 
 class StreamOutcome(enum.Enum):
@@ -41,7 +41,10 @@ class RelayResponse(Response):
         first: bytes,
         headers: dict[str, str],
         on_finish: Callable[[StreamOutcome, StreamTail], None],
+        *,
+        strip_usage: bool = False,
     ) -> None:
+        """``strip_usage``: the gateway, not the client, asked for the usage chunk; it is not relayed."""
         # Not Response.__init__: it would add content-length: 0 for the empty body it is not given.
         self.status_code = upstream.status
         self.background = None
@@ -53,6 +56,7 @@ class RelayResponse(Response):
         self._on_finish = on_finish
         self._tail = StreamTail()
         self._outcome = StreamOutcome.ABANDONED
+        self._filter = UsageChunkFilter() if strip_usage else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # uvicorn drops writes to a client that left without saying so; a watcher hears the disconnect, and
@@ -81,23 +85,33 @@ class RelayResponse(Response):
             rest = await self._upstream.read()
             self._tail.add(rest)
             self._outcome = StreamOutcome.SUCCESS
-            await send({"type": "http.response.body", "body": self._first + rest, "more_body": False})
+            body = self._relayed(self._first + rest) + self._relayed_rest()
+            await send({"type": "http.response.body", "body": body, "more_body": False})
             return
-        await send({"type": "http.response.body", "body": self._first, "more_body": True})
+        await send({"type": "http.response.body", "body": self._relayed(self._first), "more_body": True})
         try:
             async for chunk in self._upstream.iter_any():
                 if watch is not None and watch.done():
                     return  # the client left: stop reading, the upstream sees its connection close
                 self._tail.add(chunk)
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                relayed = self._relayed(chunk)
+                if relayed:
+                    await send({"type": "http.response.body", "body": relayed, "more_body": True})
         except UpstreamError as exc:
             self._outcome = StreamOutcome.FAILED
             reason = "timed out" if isinstance(exc, TimeoutError) else f"broke off ({type(exc).__name__})"
             message = f"The model's stream {reason}; the answer is incomplete."
-            await send({"type": "http.response.body", "body": error_event(message), "more_body": False})
+            body = self._relayed_rest() + error_event(message)
+            await send({"type": "http.response.body", "body": body, "more_body": False})
             return
         self._outcome = StreamOutcome.SUCCESS
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        await send({"type": "http.response.body", "body": self._relayed_rest(), "more_body": False})
+
+    def _relayed(self, data: bytes) -> bytes:
+        return data if self._filter is None else self._filter.feed(data)
+
+    def _relayed_rest(self) -> bytes:
+        return b"" if self._filter is None else self._filter.flush()
 
 
 async def _until_disconnect(receive: Receive) -> None:

@@ -38,3 +38,36 @@ class StreamTail:
 
     def usage(self) -> dict[str, int]:
         return usage_counts(self._tail)
+
+
+def _usage_only(event: bytes) -> bool:
+    """An SSE event that carries only the usage (``"choices": []``), as OpenAI and vLLM send it last."""
+    return b'"usage"' in event and (b'"choices":[]' in event or b'"choices": []' in event)
+
+
+class UsageChunkFilter:
+    """Takes the usage-only event out of a relayed SSE stream (for clients that did not ask for it).
+
+    Complete events pass at once; a trailing partial event waits for its end (or for :meth:`flush`).
+    """
+
+    def __init__(self) -> None:
+        self._partial = b""
+
+    def feed(self, data: bytes) -> bytes:
+        data = self._partial + data
+        end = data.rfind(b"\n\n")
+        if end < 0:  # no event complete yet
+            self._partial = data
+            return b""
+        cut = end + 2
+        self._partial = data[cut:]
+        complete = data[:cut]
+        if b'"choices":[]' not in complete and b'"choices": []' not in complete:  # the common case
+            return complete
+        events = complete.split(b"\n\n")[:-1]
+        return b"".join(event + b"\n\n" for event in events if not _usage_only(event))
+
+    def flush(self) -> bytes:
+        rest, self._partial = self._partial, b""
+        return b"" if _usage_only(rest) else rest
