@@ -18,6 +18,11 @@ _MEMORY_PATTERN = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)B?$", re.IGNORECASE)
 _MEMORY_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
+def reachable_host(host: str) -> str:
+    """Where to reach a listener bound to ``host``: a wildcard bind is reached on loopback."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
 class Section(BaseModel):
     """Base for every config section: unknown keys are errors, values are immutable."""
 
@@ -190,8 +195,7 @@ class ReplicaSettings(Section):
     def base_url(self) -> str:
         if self.url:
             return self.url.rstrip("/")
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{reachable_host(self.host)}:{self.port}"
 
 
 class UpstreamTimeouts(Section):
@@ -244,8 +248,7 @@ class ModelSettings(Section):
         """Where the gateway reaches this model's OpenAI-compatible API (without ``/v1``)."""
         if self.url:
             return self.url.rstrip("/")
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
-        return f"http://{host}:{self.port}"
+        return f"http://{reachable_host(self.host)}:{self.port}"
 
     @property
     def upstreams(self) -> list[ReplicaSettings]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from citadel.config import CitadelSettings, ModelSettings
+from citadel.config.sections import reachable_host
 from citadel.engines import get_engine
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -32,8 +33,7 @@ class LocalService:
 
     @property
     def base_url(self) -> str:
-        host = "127.0.0.1" if self.model.host in ("0.0.0.0", "::") else self.model.host
-        return f"http://{host}:{self.port}"
+        return f"http://{reachable_host(self.model.host)}:{self.port}"
 
     @property
     def settings(self) -> ModelSettings:

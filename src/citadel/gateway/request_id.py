@@ -15,8 +15,7 @@ from contextvars import ContextVar
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "x-request-id"
-_HEADER_KEY = REQUEST_ID_HEADER.encode()
-HEADER_KEY = _HEADER_KEY
+HEADER_KEY = REQUEST_ID_HEADER.encode()
 _SENSIBLE = re.compile(rb"^[A-Za-z0-9._:/+=-]{1,128}$")  # anything else is replaced, not echoed
 
 current_request_id: ContextVar[str | None] = ContextVar("citadel_request_id", default=None)
@@ -38,7 +37,7 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), (_HEADER_KEY, encoded)]
+                message["headers"] = [*message.get("headers", ()), (HEADER_KEY, encoded)]
             await send(message)
 
         token = current_request_id.set(request_id)
@@ -64,6 +63,6 @@ def request_ids() -> Iterator[str]:
 
 def _incoming(scope: Scope) -> str | None:
     for name, value in scope["headers"]:
-        if name == _HEADER_KEY:
+        if name == HEADER_KEY:
             return value.decode() if _SENSIBLE.match(value) else None
     return None

@@ -29,13 +29,9 @@ class Window:
         return (self.index(now) + 1) * self.seconds - now
 
 
-def tier_windows(tier: TierLimits, tokens: int) -> list[Window]:
-    """The windows a request is counted in under ``tier``; a window without a limit is left out."""
-    return TierWindows(tier).for_request(tokens)
-
-
 class TierWindows:
-    """A tier's windows, built once: only the token window's cost changes from request to request."""
+    """The windows a request is counted in under a tier (a window without a limit is left out), built
+    once: only the token window's cost changes from request to request."""
 
     def __init__(self, tier: TierLimits) -> None:
         spec: list[tuple[str, int, int | None]] = [

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from citadel.config import CitadelSettings, ModelSettings
+from citadel.config.sections import reachable_host
 from citadel.engines import get_engine
 
 # Relative path inside the output directory -> the file's text.
@@ -15,11 +16,6 @@ RenderedFiles = Mapping[str, str]
 def local_models(settings: CitadelSettings) -> list[ModelSettings]:
     """The models whose services run on this machine (a ``remote`` model has nothing to run or scrape)."""
     return [model for model in settings.models if get_engine(model.backend).runs_locally]
-
-
-def reachable_host(host: str) -> str:
-    """Where to reach a listener bound to ``host``: a wildcard bind is reached on loopback."""
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
 def gateway_url(settings: CitadelSettings) -> str:

@@ -17,8 +17,9 @@ from pathlib import Path
 import psutil
 
 from citadel.config import CitadelSettings
+from citadel.config.sections import reachable_host
 from citadel.engines.local import local_services
-from citadel.ops.assets import gateway_url, reachable_host
+from citadel.ops.assets import gateway_url
 from citadel.ops.dependencies import probe_dependencies
 from citadel.ops.health import check_health
 from citadel.ops.probes import ProbeResult, chat_probe, tcp_probe

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from citadel.config import CitadelSettings
+from citadel.config.sections import reachable_host
 from citadel.engines.local import local_services
-from citadel.ops.assets import reachable_host
 
 GATEWAY_JOB = "citadel-gateway"
 MODELS_JOB = "citadel-models"

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from citadel.config import CitadelSettings
+from citadel.config.sections import reachable_host
 from citadel.engines.local import local_services
 from citadel.supervisor.process import ServiceSpec
 
@@ -33,11 +34,10 @@ def model_specs(settings: CitadelSettings, config_path: Path) -> list[ServiceSpe
 
 def gateway_spec(settings: CitadelSettings, config_path: Path) -> ServiceSpec:
     gateway = settings.gateway
-    host = "127.0.0.1" if gateway.host in ("0.0.0.0", "::") else gateway.host
     return ServiceSpec(
         name="gateway",
         argv=_citadel("gateway", "--config", str(config_path.resolve())),
-        health_url=f"http://{host}:{gateway.port}/health",
+        health_url=f"http://{reachable_host(gateway.host)}:{gateway.port}/health",
         startup_timeout_s=GATEWAY_STARTUP_TIMEOUT_S,
         # The gateway is up once it answers; 503 only says that no model is healthy yet.
         ready_statuses=frozenset({200, 503}),
