@@ -109,7 +109,21 @@ class GatewaySettings(Section):
     health_timeout_s: float = Field(default=5.0, gt=0)
     connect_timeout_s: float = Field(default=5.0, gt=0)
     request_timeout_s: float = Field(default=600.0, gt=0)
-    max_connections: int = Field(default=512, ge=1)
+    max_connections: int = Field(default=512, ge=1, description="Upstream connections open in all.")
+    max_connections_per_replica: int = Field(
+        default=128, ge=1, description="Upstream connections open to any one replica."
+    )
+    pool_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest wait for a free upstream connection; then 503 (not a replica failure).",
+    )
+    max_body_bytes: int | None = Field(
+        default=None,
+        ge=1024,
+        description="Largest request body; larger ones get 413 unread. Default: room for the longest "
+        "configured context window (32 bytes per token, at least 1 MiB).",
+    )
     memory_limit: MemorySize = Field(default="2G", description="The gateway unit's MemoryMax (seed D.1.2).")
     cpu_quota: int = Field(default=200, ge=1, description="The gateway unit's CPUQuota, percent of one CPU.")
     cors: CorsSettings = Field(default_factory=CorsSettings)
@@ -221,7 +235,16 @@ class ModelSettings(Section):
     limits: EngineLimits = Field(default_factory=EngineLimits)
     memory_limit: MemorySize = "4G"
     cpu_quota: int = Field(default=200, ge=1, description="Percent of one CPU, as systemd's CPUQuota.")
-    threads: int | None = Field(default=None, ge=1, description="Built-in engine threads; default all.")
+    threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Engine threads (llama.cpp or torch); default: this service's share of the cores.",
+    )
+    extra_buffer_types: bool = Field(
+        default=False,
+        description="Let llama.cpp place weights in its optional CPU-specific buffer types (AMX, repacked "
+        "layouts). Off: the AMX path crashed on Intel Sapphire Rapids servers.",
+    )
     targets: PerformanceTargets = Field(default_factory=PerformanceTargets)
     startup_timeout_s: float = Field(default=300.0, gt=0)
     replicas: list[ReplicaSettings] = Field(
@@ -254,6 +277,21 @@ class ModelSettings(Section):
     def upstreams(self) -> list[ReplicaSettings]:
         """The replicas the gateway balances over: the explicit list, else this model's own address."""
         return self.replicas or [ReplicaSettings(url=self.base_url)]
+
+
+class SupervisorSettings(Section):
+    """How ``citadel up`` runs the local services."""
+
+    start_limit_burst: int = Field(
+        default=5, ge=1, description="Crashes within start_limit_interval_s that make it give a service up."
+    )
+    start_limit_interval_s: float = Field(
+        default=120.0, gt=0, description="As systemd's StartLimitIntervalSec."
+    )
+    oversubscribe_cores: bool = Field(
+        default=False,
+        description="Allow more engine threads in total than this machine has cores (they then contend).",
+    )
 
 
 class DatabaseSettings(Section):

@@ -20,6 +20,7 @@ from citadel.config.sections import (
     RateLimitSettings,
     RedisSettings,
     RequestLogSettings,
+    SupervisorSettings,
     VectorSettings,
 )
 
@@ -54,6 +55,7 @@ class CitadelSettings(BaseSettings):
     )
     request_log: RequestLogSettings = Field(default_factory=RequestLogSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
 
     @model_validator(mode="before")
     @classmethod
