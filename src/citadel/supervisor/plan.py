@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -17,19 +18,39 @@ def _citadel(*args: str) -> list[str]:
     return [sys.executable, "-m", "citadel", *args]
 
 
-def model_specs(settings: CitadelSettings, config_path: Path) -> list[ServiceSpec]:
+def thread_env(threads: int) -> dict[str, str]:
+    """OpenMP settings for a service with ``threads`` engine threads: as many OpenMP threads, and idle ones
+    sleep instead of spinning (llama.cpp and torch both run on OpenMP; spinning threads of one service
+    steal the cores the other services were budgeted). A variable the operator set already is kept."""
+    wanted = {"OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE"}
+    return {key: value for key, value in wanted.items() if key not in os.environ}
+
+
+def model_specs(
+    settings: CitadelSettings, config_path: Path, threads: dict[str, int] | None = None
+) -> list[ServiceSpec]:
     """Every model service on this machine (local models and their local replicas), each as
-    ``citadel serve-model NAME`` (``NAME`` being ``MODEL`` or ``MODEL:PORT``)."""
+    ``citadel serve-model NAME`` (``NAME`` being ``MODEL`` or ``MODEL:PORT``), with ``--threads N`` for
+    the services ``threads`` (the core budget, see :mod:`citadel.supervisor.cores`) names."""
     config = str(config_path.resolve())
-    return [
-        ServiceSpec(
-            name=service.name,
-            argv=_citadel("serve-model", service.name, "--config", config),
-            health_url=f"{service.base_url}/health",
-            startup_timeout_s=service.model.startup_timeout_s,
+    budget = threads or {}
+    specs = []
+    for service in local_services(settings):
+        argv = _citadel("serve-model", service.name, "--config", config)
+        env: dict[str, str] = {}
+        if service.name in budget:
+            argv += ["--threads", str(budget[service.name])]
+            env = thread_env(budget[service.name])
+        specs.append(
+            ServiceSpec(
+                name=service.name,
+                argv=argv,
+                health_url=f"{service.base_url}/health",
+                startup_timeout_s=service.model.startup_timeout_s,
+                env=env,
+            )
         )
-        for service in local_services(settings)
-    ]
+    return specs
 
 
 def gateway_spec(settings: CitadelSettings, config_path: Path) -> ServiceSpec:

@@ -54,6 +54,11 @@ class ManagedProcess:
         return self._process.pid if self._process else None
 
     @property
+    def returncode(self) -> int | None:
+        """The exit status once it ended (negative: killed by that signal)."""
+        return self._process.returncode if self._process else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 

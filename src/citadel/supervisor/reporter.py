@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 
@@ -48,10 +49,14 @@ class Reporter:
         self._done(name)
         self.console.print(f"[red]✗[/] {name}: {reason}")
 
-    def restarting(self, name: str, code: int, delay: float, restarts: int) -> None:
-        self.console.print(
-            f"[yellow]↻[/] {name}: exited with code {code}; restart #{restarts} in {delay:.0f} s"
-        )
+    def restarting(self, name: str, what: str, delay: float, restarts: int) -> None:
+        """``what``: how it ended, e.g. "killed by SIGSEGV" (see :mod:`citadel.supervisor.exits`)."""
+        self.console.print(f"[yellow]↻[/] {name}: {escape(what)}; restart #{restarts} in {delay:.1f} s")
+
+    def gave_up(self, name: str, reason: str) -> None:
+        """One line: the service is not restarted any more, why, and what to try."""
+        self._done(name)
+        self.console.print(f"[red]✗[/] {name}: given up: {escape(reason)}")
 
     def info(self, message: str) -> None:
         self.console.print(message)
