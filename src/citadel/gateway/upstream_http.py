@@ -7,8 +7,12 @@ streams, reuse the connection. This module does only that (the health monitor an
 keep using aiohttp):
 
 - one ``writelines`` per request (head and body), responses parsed by httptools (llhttp, in C);
-- an idle pool per origin, most recently used first, at most ``max_connections`` open in all; a connection
-  idle longer than ``keepalive_s`` is closed rather than reused (servers drop idle ones: uvicorn after 5 s);
+- an idle pool per origin, most recently used first, at most ``max_per_origin`` open to one replica and
+  ``max_connections`` in all; a connection idle longer than ``keepalive_s`` is closed rather than reused
+  (servers drop idle ones: uvicorn after 5 s);
+- a request that finds no free connection waits in line, at most ``Deadlines.pool_s``, and then raises
+  :class:`PoolTimeout`, which is the gateway's limit speaking and deliberately not an :class:`UpstreamError`:
+  the replica never saw the request, so nothing may count it against the replica;
 - timeouts as aiohttp's ``ClientTimeout(total, sock_connect, sock_read)``: connect, each wait for bytes,
   and the whole exchange, with one timer per wait;
 - a reused connection that closes before a byte of the answer (the server dropped it while idle) is
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -33,6 +38,10 @@ _HIGH_WATER = 256 * 1024  # bytes of a streamed answer buffered before reading f
 
 class UpstreamError(Exception):
     """A replica could not be reached, or did not answer completely and in time."""
+
+
+class PoolTimeout(Exception):
+    """No connection to the replica became free within the pool timeout; nothing was sent."""
 
 
 class ConnectFailed(UpstreamError):
@@ -57,11 +66,13 @@ class Disconnected(UpstreamError):
 
 @dataclass(frozen=True, slots=True)
 class Deadlines:
-    """An exchange's timeouts in seconds (aiohttp's ``total``, ``sock_connect``, ``sock_read``)."""
+    """An exchange's timeouts in seconds (aiohttp's ``total``, ``sock_connect``, ``sock_read``), and the
+    longest wait for a free connection (``pool_s``, within ``total_s`` too)."""
 
     total_s: float
     connect_s: float
     read_s: float
+    pool_s: float = math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,17 +294,29 @@ class UpstreamResponse:
 
 
 class UpstreamClient:
-    """Pooled keep-alive connections to the replicas; opened and closed by the gateway's lifespan."""
+    """Pooled keep-alive connections to the replicas; opened and closed by the gateway's lifespan.
+
+    ``max_per_origin`` keeps one slow replica from taking every connection: requests for it then wait for
+    one of its own, while the other replicas (and models) keep theirs.
+    """
 
     def __init__(
-        self, *, max_connections: int, keepalive_s: float = 4.0, tls: ssl.SSLContext | None = None
+        self,
+        *,
+        max_connections: int,
+        max_per_origin: int | None = None,
+        keepalive_s: float = 4.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         """``tls``: for ``https`` replicas; default: the system trust store (honours ``SSL_CERT_FILE``)."""
         self._limit = max_connections
+        self._origin_limit = min(max_per_origin or max_connections, max_connections)
         self._keepalive_s = keepalive_s
         self._idle: dict[_Origin, list[_Connection]] = {}
         self._open: set[_Connection] = set()
-        self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._open_by_origin: collections.Counter[_Origin] = collections.Counter()
+        # Requests waiting for a connection, first come first served among those a freed slot can serve.
+        self._slot_waiters: collections.deque[tuple[_Origin, asyncio.Future[None]]] = collections.deque()
         self._tls = tls
         self._heads: dict[tuple[URL, tuple[tuple[str, str], ...]], bytes] = {}
 
@@ -309,14 +332,17 @@ class UpstreamClient:
         """Send ``body`` and wait for the answer's status and headers.
 
         ``headers`` are the same for every call to a replica (its head is built once); ``request_id`` goes
-        in ``x-request-id``.
+        in ``x-request-id``. Raises :class:`PoolTimeout` when no connection was free in time (nothing sent),
+        an :class:`UpstreamError` when the replica failed.
         """
         loop = asyncio.get_running_loop()
-        total_deadline = loop.time() + deadlines.total_s
+        now = loop.time()
+        total_deadline = now + deadlines.total_s
+        pool_deadline = min(total_deadline, now + deadlines.pool_s)
         head = self._head(url, headers, len(body), request_id)
         origin = _Origin.of(url)
         for _ in range(2):
-            connection, reused = await self._acquire(origin, deadlines, total_deadline)
+            connection, reused = await self._acquire(origin, deadlines, pool_deadline)
             try:
                 connection.send(head, body)
                 while not connection.headers_done:
@@ -337,9 +363,13 @@ class UpstreamClient:
             connection.close()
         self._idle.clear()
 
+    def open_to(self, url: URL) -> int:
+        """Connections open to ``url``'s origin, busy or idle."""
+        return self._open_by_origin[_Origin.of(url)]
+
     # -- the pool ---------------------------------------------------------------------------------------
     async def _acquire(
-        self, origin: _Origin, deadlines: Deadlines, total_deadline: float
+        self, origin: _Origin, deadlines: Deadlines, pool_deadline: float
     ) -> tuple[_Connection, bool]:
         while True:
             idle = self._idle.get(origin)
@@ -349,25 +379,52 @@ class UpstreamClient:
                 if not connection.closed and now - connection.idle_since < self._keepalive_s:
                     return connection, True
                 connection.close()
-            if len(self._open) < self._limit:
-                break
-            spare = next((conns[0] for conns in self._idle.values() if conns), None)
-            if spare is not None:  # all slots taken, some by idle connections to other replicas: free one
-                spare.close()
-                continue
-            waiter = asyncio.get_running_loop().create_future()
-            self._slot_waiters.append(waiter)
-            try:
-                async with asyncio.timeout_at(total_deadline):
-                    await waiter
-            except TimeoutError as exc:
-                raise TotalTimeout("no free connection to the replica within the total timeout") from exc
+            if self._open_by_origin[origin] < self._origin_limit:
+                if len(self._open) < self._limit:
+                    break
+                spare = self._spare()
+                if spare is not None:  # all slots taken, some by idle connections to other replicas: free one
+                    spare.close()
+                    continue
+            await self._wait_for_slot(origin, pool_deadline)
         return await self._connect(origin, deadlines), False
+
+    async def _wait_for_slot(self, origin: _Origin, pool_deadline: float) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        entry = (origin, waiter)
+        self._slot_waiters.append(entry)
+        try:
+            async with asyncio.timeout_at(pool_deadline):
+                await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                self._wake_one()  # woken as the time ran out (or the client left): the slot goes to the next
+            else:
+                self._slot_waiters.remove(entry)
+            if isinstance(exc, TimeoutError):
+                raise PoolTimeout(
+                    f"no free connection to {origin.host}:{origin.port} within the pool timeout "
+                    f"({self._open_by_origin[origin]} open to it, {len(self._open)} in all)"
+                ) from exc
+            raise
+
+    def _spare(self) -> _Connection | None:
+        """An idle connection to any replica, to close when a slot is needed elsewhere."""
+        return next((conns[0] for conns in self._idle.values() if conns), None)
+
+    def _can_serve(self, origin: _Origin) -> bool:
+        """Whether a request for ``origin`` could get a connection now."""
+        if self._idle.get(origin):
+            return True
+        if self._open_by_origin[origin] >= self._origin_limit:
+            return False
+        return len(self._open) < self._limit or self._spare() is not None
 
     async def _connect(self, origin: _Origin, deadlines: Deadlines) -> _Connection:
         loop = asyncio.get_running_loop()
         connection = _Connection(self, origin)
         self._open.add(connection)
+        self._open_by_origin[origin] += 1
         tls = self._tls_context() if origin.tls else None
         try:
             async with asyncio.timeout(deadlines.connect_s):
@@ -401,15 +458,25 @@ class UpstreamClient:
     def _forget(self, connection: _Connection) -> None:
         if connection in self._open:
             self._open.discard(connection)
-            idle = self._idle.get(connection.origin)
+            origin = connection.origin
+            self._open_by_origin[origin] -= 1
+            if not self._open_by_origin[origin]:
+                del self._open_by_origin[origin]
+            idle = self._idle.get(origin)
             if idle and connection in idle:
                 idle.remove(connection)
             self._wake_one()
 
     def _wake_one(self) -> None:
-        while self._slot_waiters:
-            waiter = self._slot_waiters.popleft()
-            if not waiter.done():
+        """Wake the longest-waiting request that the freed slot (or idle connection) can serve.
+
+        A freed slot may be of no use to the first in line (its replica is at its own limit), so the line is
+        searched rather than popped; a woken request that finds the slot taken meanwhile waits again.
+        """
+        for entry in self._slot_waiters:
+            origin, waiter = entry
+            if not waiter.done() and self._can_serve(origin):
+                self._slot_waiters.remove(entry)
                 waiter.set_result(None)
                 return
 
