@@ -2,8 +2,10 @@
 
     CitadelError                      500 server_error
     ├── EngineError                   500 server_error / engine_error
+    ├── UnexpectedError               500 server_error / internal_error (a bug; logged with the request id)
     ├── InvalidRequest                400 invalid_request_error
     │   └── ContextLengthExceeded     400 invalid_request_error / context_length_exceeded
+    ├── BodyTooLarge                  413 invalid_request_error / request_too_large
     ├── ModelNotFound                 404 invalid_request_error / model_not_found
     ├── ServiceUnavailable            503 service_unavailable
     │   ├── QueueFull                 503 service_unavailable / queue_full (Retry-After: 1)
@@ -19,19 +21,24 @@
     ├── RateLimited                   429 rate_limit_error / rate_limit_exceeded (Retry-After, x-ratelimit-*)
     └── QuotaExceeded                 429 insufficient_quota / insufficient_quota
 
-Both the gateway and the built-in model service install :func:`install_error_handlers`, so every error a
-client sees has the shape ``{"error": {"message", "type", "param", "code"}}``.
+The gateway and the model and embedding services install :func:`install_error_handlers`, so every error a
+client sees has the shape ``{"error": {"message", "type", "param", "code"}}``; an exception outside the tree
+(a bug) becomes an :class:`UnexpectedError` 500 there, logged once with its traceback (never the body).
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+from collections.abc import Callable
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +88,27 @@ class InvalidRequest(CitadelError):
 
 class ContextLengthExceeded(InvalidRequest):
     code = "context_length_exceeded"
+
+
+class BodyTooLarge(CitadelError):
+    """A request body over the server's bound (``gateway.max_body_bytes``); refused before it is read."""
+
+    status_code = 413
+    error_type = "invalid_request_error"
+    code = "request_too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"The request body is larger than the {limit} bytes this server accepts.")
+
+
+class UnexpectedError(CitadelError):
+    """What a client sees of a bug: a 500 naming the request id, under which the traceback was logged."""
+
+    code = "internal_error"
+
+    def __init__(self, request_id: str | None) -> None:
+        where = f" (request id {request_id})" if request_id else ""
+        super().__init__(f"The server had an error while processing your request{where}; it has been logged.")
 
 
 class ModelNotFound(CitadelError):
@@ -238,8 +266,62 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    """Register the one exception table on ``app``."""
+RequestIdSource = Callable[[], str | None]
+
+
+class UnexpectedErrorGuard:
+    """Plain ASGI middleware: an exception that escaped the handler table becomes an OpenAI-shaped 500
+    carrying the request id, and is logged here once with its traceback.
+
+    Starlette's own last resort answers plain text and re-raises, so the server logs the same traceback a
+    second time, without the request id. Once an answer has begun it cannot be replaced: the error is
+    logged and the server closes the connection.
+    """
+
+    def __init__(self, app: ASGIApp, request_id: RequestIdSource | None = None) -> None:
+        self.app = app
+        self._request_id = request_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            request_id = self._id(scope)
+            logger.exception(
+                "unexpected error answering %s %s (request %s)", scope["method"], scope["path"], request_id
+            )
+            if started:
+                return
+            response = error_response(UnexpectedError(request_id))
+            response.headers.setdefault("x-request-id", request_id)
+            await response(scope, receive, send)
+
+    def _id(self, scope: Scope) -> str:
+        """The request's id: the app's own, else the caller's ``x-request-id``, else a new one."""
+        known = self._request_id() if self._request_id is not None else None
+        if known:
+            return known
+        given = Headers(scope=scope).get("x-request-id", "")
+        return given if 0 < len(given) <= 128 else secrets.token_hex(16)
+
+
+def install_error_handlers(app: FastAPI, *, request_id: RequestIdSource | None = None) -> None:
+    """Register the one exception table on ``app``, and the last resort for anything outside it.
+
+    Call it after adding the app's other middleware, so that the guard is outside them all.
+    ``request_id`` gives the id the app assigned to the current request, if it assigns them.
+    """
     app.add_exception_handler(CitadelError, _citadel_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_middleware(UnexpectedErrorGuard, request_id=request_id)

@@ -18,6 +18,7 @@ from citadel.embedding_service.metrics import EmbeddingMetrics
 from citadel.embedding_service.routes import router
 from citadel.embedding_service.service import EmbeddingService
 from citadel.errors import install_error_handlers
+from citadel.http_body import BodyGuard, body_limit
 from citadel.model_source import resolve_model_source
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ def create_embedding_service_app(settings: CitadelSettings, model_name: str) -> 
             await batcher.stop()
 
     app = FastAPI(title=f"Citadel embedding service: {model.name}", lifespan=lifespan)
+    app.add_middleware(BodyGuard, limit=body_limit(model.limits.max_model_len))
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(service_routes.router)

@@ -26,11 +26,13 @@ from citadel.gateway.health import HealthMonitor
 from citadel.gateway.log_format import configure_gateway_logging
 from citadel.gateway.metrics import GatewayMetrics
 from citadel.gateway.multiprocess import multiprocess_dir, retire_worker
+from citadel.gateway.request_id import current_request_id
 from citadel.gateway.routes import router
 from citadel.gateway.routing import Router
 from citadel.gateway.upstream import open_client, open_session
 from citadel.governance import Governance
 from citadel.governance.admin_routes import admin_router
+from citadel.http_body import BodyGuard, gateway_body_limit
 from citadel.vectors import open_vectors
 from citadel.vectors.routes import vectors_router
 
@@ -103,7 +105,10 @@ def create_gateway_app(
                 gc.unfreeze()  # collectable again once the clients close (a process may run several apps)
                 retire_worker(metrics_dir)
 
-    app = GatewayApp(title="Citadel LLM Server API Gateway", lifespan=lifespan)
+    body_limit = gateway_body_limit(settings)
+    app = GatewayApp(title="Citadel LLM Server API Gateway", lifespan=lifespan, max_body_bytes=body_limit)
+    # Innermost first: the body bound, then CORS (so that its refusals reach browsers), then the guard.
+    app.add_middleware(BodyGuard, limit=body_limit)
     cors = gateway.cors
     app.add_middleware(
         CORSMiddleware,
@@ -112,7 +117,7 @@ def create_gateway_app(
         allow_headers=cors.allow_headers,
         allow_credentials=cors.allow_credentials,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, request_id=current_request_id.get)
     app.include_router(router)
     app.include_router(admin_router())  # /admin/keys, /admin/usage, /admin/audit (admin key)
     app.include_router(cache_admin_router(dependencies=[Depends(require_admin)]))

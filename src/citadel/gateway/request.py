@@ -1,4 +1,8 @@
-"""The client's request, parsed once and only as far as routing needs; the model service checks the rest."""
+"""The client's request, parsed once and only as far as routing needs; the model service checks the rest.
+
+The fields the gateway itself reads (for routing, budgets, the cache and retrieval) are type-checked here,
+so that no later step meets a value of a type it does not expect; the model service validates the rest.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from citadel.errors import InvalidRequest
+from citadel.http_body import decode_json
 
 _CHARS_PER_TOKEN = 4  # a rough estimate for routing rules; the model service counts exactly
 
@@ -62,14 +67,43 @@ class ParsedRequest:
 
 
 def parse_request(raw: bytes) -> ParsedRequest:
-    """Validate just what routing needs: a JSON object with a ``model`` string."""
-    try:
-        body: Any = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}") from exc
+    """Validate just what the gateway reads: a JSON object with a ``model`` string, and the types of the
+    fields that routing, budgets, the cache and retrieval look at."""
+    body: Any = decode_json(raw)
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest("`model` is required and must be a string.", param="model")
+    _check_types(body)
     return ParsedRequest(raw=raw, body=body, model=model, stream=body.get("stream") is True)
+
+
+def _check_types(body: dict[str, Any]) -> None:
+    _expect(body, "stream", bool, "a boolean")
+    _expect(body, "stream_options", dict, "an object")
+    for name in ("max_tokens", "max_completion_tokens"):
+        _expect(body, name, int, "an integer")
+    _expect(body, "messages", list, "an array")
+    for index, message in enumerate(body.get("messages") or ()):
+        param = f"messages.{index}"
+        if not isinstance(message, dict):
+            raise InvalidRequest(f"`{param}` must be an object.", param=param)
+        content = message.get("content")
+        if isinstance(content, list):
+            for number, part in enumerate(content):
+                if not isinstance(part, dict):
+                    raise InvalidRequest(f"`{param}.content.{number}` must be an object.", param=param)
+                _expect(part, "text", str, "a string", prefix=f"{param}.content.{number}.")
+        elif content is not None and not isinstance(content, str):
+            raise InvalidRequest(f"`{param}.content` must be a string or an array.", param=f"{param}.content")
+
+
+def _expect(body: dict[str, Any], name: str, kind: type, described: str, *, prefix: str = "") -> None:
+    """``body[name]``, if present and not null, is of ``kind`` (a boolean is not an integer)."""
+    value = body.get(name)
+    if value is None:
+        return
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        param = f"{prefix}{name}"
+        raise InvalidRequest(f"`{param}` must be {described}.", param=param)

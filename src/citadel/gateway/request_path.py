@@ -10,6 +10,7 @@ fast path skips FastAPI's middleware: whatever every proxied request must pass b
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from citadel.cache import (
 )
 from citadel.cache.semantic import SemanticCache
 from citadel.cache.service import ResponseCache
-from citadel.errors import CitadelError, ServiceUnavailable, error_response
+from citadel.errors import CitadelError, ServiceUnavailable, UnexpectedError, error_response
 from citadel.gateway.forwarding import MODEL_HEADER, Exchange, Forwarder
 from citadel.gateway.observer import AnswerObserver, ObservedResponse
 from citadel.gateway.request import ParsedRequest, parse_request
@@ -42,6 +43,8 @@ from citadel.vectors import RETRIEVAL_HEADER, Augmented, Vectors, augment, retri
 from citadel.vectors.retrieval import EXTENSION_FIELD
 
 CHAT = "/v1/chat/completions"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -65,7 +68,8 @@ async def complete(
     """The answer to one proxied request, watched until it is out (then logged and, if asked, cached).
 
     ``request_id``: given by the fast path, which leaves adding its header to the answer; otherwise the
-    request id middleware's (which adds the header itself).
+    request id middleware's (which adds the header itself). A bug in any step is answered as a 500 naming
+    the request id, logged here once with its traceback, and written to the request log as an error.
     """
     request = _Request(
         endpoint, parse_request(raw), time.perf_counter(), request_id or current_request_id.get() or ""
@@ -75,6 +79,9 @@ async def complete(
         response = await _answer(state, request, headers, observer)
     except CitadelError as exc:
         response = error_response(exc)
+    except Exception:
+        logger.exception("unexpected error answering %s (request %s)", endpoint, request.request_id)
+        response = error_response(UnexpectedError(request.request_id))
 
     async def finish() -> None:
         await _finish(state, request, observer)

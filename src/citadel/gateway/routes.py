@@ -9,32 +9,39 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from citadel.embedding_service.schemas import EmbeddingRequest
 from citadel.gateway.directory import ModelDirectory
 from citadel.gateway.metrics import GatewayMetrics
+from citadel.gateway.openapi import CHAT_RESPONSES, COMPLETION_RESPONSES, EMBEDDING_RESPONSES
 from citadel.gateway.request_path import complete
 from citadel.gateway.routing import Router
 from citadel.governance import Governance
+from citadel.model_service.schemas import ChatCompletionRequest, CompletionRequest
 
 router = APIRouter()
 
 
 async def _forward(request: Request, endpoint: str) -> Response:
-    # Reached only by requests with an Origin header (CORS); the rest are answered by GatewayApp.
+    # Reached only by requests with an Origin header (CORS); the rest are answered by GatewayApp. The typed
+    # body parameters document the request schemas; the bytes are forwarded as they came.
     return await complete(request.app.state, endpoint, await request.body(), request.headers)
 
 
-@router.post("/v1/chat/completions")
-async def chat_completions(request: Request) -> Response:
+@router.post("/v1/chat/completions", responses=CHAT_RESPONSES)
+async def chat_completions(request: Request, body: ChatCompletionRequest) -> Response:
+    """OpenAI's chat completions, forwarded to a replica of ``model``."""
     return await _forward(request, "/v1/chat/completions")
 
 
-@router.post("/v1/completions")
-async def completions(request: Request) -> Response:
+@router.post("/v1/completions", responses=COMPLETION_RESPONSES)
+async def completions(request: Request, body: CompletionRequest) -> Response:
+    """OpenAI's (legacy) text completions, forwarded to a replica of ``model``."""
     return await _forward(request, "/v1/completions")
 
 
-@router.post("/v1/embeddings")
-async def embeddings(request: Request) -> Response:
+@router.post("/v1/embeddings", responses=EMBEDDING_RESPONSES)
+async def embeddings(request: Request, body: EmbeddingRequest) -> Response:
+    """OpenAI's embeddings, forwarded to a replica of ``model``."""
     return await _forward(request, "/v1/embeddings")
 
 

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 from citadel import service_routes
 from citadel.config import CitadelSettings
 from citadel.errors import install_error_handlers
+from citadel.http_body import BodyGuard, body_limit
 from citadel.model_service.gguf_model import GgufModel
 from citadel.model_service.metrics import ModelServiceMetrics
 from citadel.model_service.routes import router
@@ -59,6 +60,7 @@ def create_model_service_app(settings: CitadelSettings, model_name: str) -> Fast
             gguf.close()
 
     app = FastAPI(title=f"Citadel model service: {model.name}", lifespan=lifespan)
+    app.add_middleware(BodyGuard, limit=body_limit(model.limits.max_model_len))
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(service_routes.router)
