@@ -153,7 +153,12 @@ async def run_level(
 
 
 def citadel_config(
-    directory: Path, port: int, max_seqs: int, threads: int, prefix_caching: bool = True
+    directory: Path,
+    port: int,
+    max_seqs: int,
+    threads: int,
+    prefix_caching: bool = True,
+    extra_buffer_types: bool = False,
 ) -> Path:
     limits = {
         "max_model_len": 1024,
@@ -165,7 +170,7 @@ def citadel_config(
         "gateway": {"port": free_port()},
         "models": [{
             "name": MODEL, "backend": "llamacpp", "host": "127.0.0.1", "port": port, "source": SOURCE,
-            "threads": threads, "limits": limits,
+            "threads": threads, "limits": limits, "extra_buffer_types": extra_buffer_types,
         }],
     }  # fmt: skip
     path = directory / "bench.yaml"
@@ -173,30 +178,22 @@ def citadel_config(
     return path
 
 
-def measure(levels: list[int], tokens: int, threads: int, console: Console) -> list[LevelResult]:
+def measure(
+    levels: list[int],
+    tokens: int,
+    threads: int,
+    console: Console,
+    *,
+    reference: bool = True,
+    extra_buffer_types: bool = False,
+) -> list[LevelResult]:
     results: list[LevelResult] = []
-    gguf = resolve_model_source(SOURCE)
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
+        if reference:
+            results.extend(measure_reference(levels, tokens, threads, directory, console))
         port = free_port()
-        llama_server = [
-            sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", MODEL,
-            "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", str(threads),
-            "--n_threads_batch", str(threads),
-            # By default a new request interrupts the stream in progress; queue them instead.
-            "--interrupt_requests", "False",
-        ]  # fmt: skip
-        with running(llama_server, f"http://127.0.0.1:{port}/v1/models", directory / "llama-server.log"):
-            for level in levels:
-                console.print(f"llama-cpp-python server: {level} concurrent stream(s) ...")
-                result = asyncio.run(
-                    run_level(
-                        f"http://127.0.0.1:{port}", "llama-cpp-python", level, tokens, {"min_tokens": tokens}
-                    )
-                )
-                results.append(result)
-        port = free_port()
-        config = citadel_config(directory, port, max(levels), threads)
+        config = citadel_config(directory, port, max(levels), threads, extra_buffer_types=extra_buffer_types)
         citadel = [sys.executable, "-m", "citadel", "serve-model", MODEL, "--config", str(config)]
         with running(citadel, f"http://127.0.0.1:{port}/health", directory / "citadel.log"):
             for level in levels:
@@ -206,6 +203,32 @@ def measure(levels: list[int], tokens: int, threads: int, console: Console) -> l
                         run_level(f"http://127.0.0.1:{port}", "citadel", level, tokens, {"ignore_eos": True})
                     )
                 )
+    return results
+
+
+def measure_reference(
+    levels: list[int], tokens: int, threads: int, directory: Path, console: Console
+) -> list[LevelResult]:
+    """llama-cpp-python's own server on the same model and threads."""
+    results: list[LevelResult] = []
+    gguf = resolve_model_source(SOURCE)
+    port = free_port()
+    llama_server = [
+        sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--model_alias", MODEL,
+        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", str(threads),
+        "--n_threads_batch", str(threads),
+        # By default a new request interrupts the stream in progress; queue them instead.
+        "--interrupt_requests", "False",
+    ]  # fmt: skip
+    with running(llama_server, f"http://127.0.0.1:{port}/v1/models", directory / "llama-server.log"):
+        for level in levels:
+            console.print(f"llama-cpp-python server: {level} concurrent stream(s) ...")
+            result = asyncio.run(
+                run_level(
+                    f"http://127.0.0.1:{port}", "llama-cpp-python", level, tokens, {"min_tokens": tokens}
+                )
+            )
+            results.append(result)
     return results
 
 
@@ -316,9 +339,21 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--chart", type=Path)
     parser.add_argument("--skip-prefix", action="store_true", help="skip the shared-prefix TTFT comparison")
+    parser.add_argument(
+        "--citadel-only", action="store_true", help="skip llama-cpp-python's server (the reference)"
+    )
+    parser.add_argument("--extra-buffer-types", action="store_true", help="llama.cpp extra buffer types on")
     args = parser.parse_args()
     console = Console()
-    results = measure([int(level) for level in args.levels.split(",")], args.tokens, args.threads, console)
+    levels = [int(level) for level in args.levels.split(",")]
+    results = measure(
+        levels,
+        args.tokens,
+        args.threads,
+        console,
+        reference=not args.citadel_only,
+        extra_buffer_types=args.extra_buffer_types,
+    )
     prefix = {} if args.skip_prefix else measure_prefix_reuse(args.threads, console)
     report(results, console)
     if prefix:
