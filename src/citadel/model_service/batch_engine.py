@@ -8,12 +8,19 @@ sequence's cells land changes the floating-point summation order of attention, a
 
 from __future__ import annotations
 
-import os
+import ctypes
+import logging
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from citadel.config import EngineLimits
+from citadel.engines.threads import engine_threads
 from citadel.model_service.gguf_model import GgufModel
+
+logger = logging.getLogger(__name__)
 
 DECODE_OK = 0
 DECODE_NO_KV_SPACE = 1
@@ -35,6 +42,9 @@ class BatchEngine:
     def __init__(self, model: GgufModel, limits: EngineLimits, threads: int | None, n_slots: int) -> None:
         lib = model.lib
         self._lib = lib
+        self.n_vocab = model.n_vocab
+        self.n_slots = n_slots
+        self.stream_cells = limits.max_model_len
         self.max_batch_tokens = max(limits.max_num_batched_tokens, limits.max_num_seqs)
         params = lib.llama_context_default_params()
         params.n_ctx = limits.max_model_len * n_slots  # one stream of max_model_len cells per slot
@@ -43,7 +53,11 @@ class BatchEngine:
         params.n_seq_max = n_slots
         params.kv_unified = False
         params.no_perf = True
-        params.n_threads = params.n_threads_batch = threads or os.cpu_count() or 1
+        # The CPUs this process may run on (a cgroup or taskset may allow fewer than the machine has).
+        self.threads = engine_threads(threads)
+        params.n_threads = params.n_threads_batch = self.threads
+        self.context_params: Any = params  # kept so that what the context was created with can be checked
+        logger.info("llama.cpp context: %d threads, %d sequences", self.threads, n_slots)
         self.context: Any = lib.llama_init_from_model(model.pointer, params)
         if not self.context:
             raise RuntimeError("llama.cpp could not create a context (out of memory?)")
@@ -63,6 +77,12 @@ class BatchEngine:
         batch.n_tokens = len(rows)
         code: int = self._lib.llama_decode(self.context, batch)
         return code
+
+    def logits(self, row: int) -> npt.NDArray[np.float32]:
+        """The logits llama.cpp computed for batch row ``row`` of the last decode (a view, not a copy)."""
+        pointer = self._lib.llama_get_logits_ith(self.context, row)
+        floats = ctypes.cast(pointer, ctypes.POINTER(ctypes.c_float))
+        return np.ctypeslib.as_array(floats, shape=(self.n_vocab,))
 
     def forget(self, slot: int, start: int = 0) -> None:
         """Free the cells of ``slot`` from position ``start`` on."""

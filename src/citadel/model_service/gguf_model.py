@@ -26,16 +26,24 @@ _FALLBACK_TEMPLATE = (
 class GgufModel:
     """Weights and vocabulary of one GGUF file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, extra_buffer_types: bool = False) -> None:
         from llama_cpp import _internals, _logger, llama_cpp  # loading the shared library is the slow part
 
         _logger.set_verbose(False)  # llama.cpp's own log: errors only (it prints every layer otherwise)
         self.lib: Any = llama_cpp
         llama_cpp.llama_backend_init()
         self.path = path
-        self._model: Any = _internals.LlamaModel(
-            path_model=str(path), params=llama_cpp.llama_model_default_params(), verbose=False
+        # The parameters the weights were loaded with, kept so that what was chosen can be checked.
+        self.load_params: Any = llama_cpp.llama_model_default_params()
+        # Extra buffer types are llama.cpp's CPU-specific weight layouts (AMX tiles, repacked quants). Its
+        # AMX path crashed on Intel Sapphire Rapids with prompts of 6+ tokens, so they are opt-in.
+        self.load_params.use_extra_bufts = extra_buffer_types
+        logger.info(
+            "loading %s with llama.cpp's extra buffer types %s",
+            path.name,
+            "on (model.extra_buffer_types)" if extra_buffer_types else "off",
         )
+        self._model: Any = _internals.LlamaModel(path_model=str(path), params=self.load_params, verbose=False)
         self.pointer: Any = self._model.model
         self.vocab: Any = self._model.vocab
         self.n_vocab: int = self._model.n_vocab()

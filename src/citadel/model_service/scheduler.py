@@ -56,6 +56,11 @@ class Scheduler:
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="citadel-engine", daemon=True)
 
+    @property
+    def engine(self) -> BatchEngine:
+        """The decoding context; only the engine thread (or, before :meth:`start`, its owner) may use it."""
+        return self._engine
+
     # --- called from the event loop -------------------------------------------------------------
 
     def start(self) -> None:
