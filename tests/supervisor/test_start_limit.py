@@ -8,6 +8,7 @@ import io
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -29,9 +30,8 @@ def _python(code: str) -> list[str]:
 
 
 def crasher(name: str, code: str) -> ServiceSpec:
-    return ServiceSpec(
-        name=name, argv=_python(code), health_url=f"http://127.0.0.1:{free_port()}/health", startup_timeout_s=30
-    )
+    url = f"http://127.0.0.1:{free_port()}/health"
+    return ServiceSpec(name=name, argv=_python(code), health_url=url, startup_timeout_s=30)
 
 
 def healthy_service(directory: Path) -> ServiceSpec:
@@ -72,9 +72,10 @@ class Run:
     def lines(self, name: str, marker: str) -> list[str]:
         return [line for line in self.text.splitlines() if f"{name}:" in line and marker in line]
 
-    async def until(self, predicate: object, what: str, timeout_s: float = 30) -> None:
+    async def until(self, predicate: Callable[[], bool], timeout_s: float = 30) -> None:
+        """Poll: the states watched here (processes, their output) have no event to wait on."""
         async with asyncio.timeout(timeout_s):
-            while not predicate():  # type: ignore[operator]
+            while not predicate():  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
 
 
@@ -91,7 +92,7 @@ async def test_a_crashing_service_is_given_up_and_a_healthy_one_stays_supervised
     run = Run([crasher("crashy", SEGFAULT), steady], burst=3)
     task = asyncio.create_task(run.supervisor.run(run.stop))
     try:
-        await run.until(lambda: "Citadel is up." in run.text, "up")
+        await run.until(lambda: "Citadel is up." in run.text)
         assert run.supervisor.given_up == ["crashy"]
         [line] = run.lines("crashy", "given up")
         assert "gave up after 3 exits" in line
@@ -107,7 +108,7 @@ async def test_a_crashing_service_is_given_up_and_a_healthy_one_stays_supervised
         first_pid = process.pid
         assert first_pid is not None
         os.kill(first_pid, signal.SIGKILL)
-        await run.until(lambda: process.pid != first_pid and _answers(steady.health_url), "restart")
+        await run.until(lambda: process.pid != first_pid and _answers(steady.health_url))
         assert run.lines("steady", "killed by SIGKILL; restart #1")
         assert not task.done()
     finally:
@@ -122,7 +123,7 @@ async def test_a_failed_self_test_is_given_up_at_once(tmp_path: Path) -> None:
     run = Run([crasher("broken", f"raise SystemExit({EXIT_SELF_TEST_FAILED})"), healthy_service(tmp_path)])
     task = asyncio.create_task(run.supervisor.run(run.stop))
     try:
-        await run.until(lambda: "Citadel is up." in run.text, "up")
+        await run.until(lambda: "Citadel is up." in run.text)
         [line] = run.lines("broken", "given up")
         assert "failed its engine self-test" in line
         assert "not restarting" in line

@@ -9,6 +9,7 @@ import click
 import uvicorn
 
 from citadel.cli.options import config_option, load_or_exit
+from citadel.config import CitadelSettings
 from citadel.config.loader import CONFIG_ENV_VAR
 from citadel.engines import get_engine
 from citadel.engines.local import find_service
@@ -55,15 +56,32 @@ def gateway(config_path: Path) -> None:
         )
 
 
+def with_threads(settings: CitadelSettings, model_name: str, threads: int) -> CitadelSettings:
+    """``settings`` with ``threads`` engine threads for ``model_name`` (engines read ``model.threads``)."""
+    models = [
+        model.model_copy(update={"threads": threads}) if model.name == model_name else model
+        for model in settings.models
+    ]
+    return settings.model_copy(update={"models": models})
+
+
 @click.command("serve-model")
 @click.argument("name")
 @config_option
-def serve_model(name: str, config_path: Path) -> None:
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    envvar="CITADEL_SERVE_THREADS",
+    help="Engine threads, instead of the model's `threads` (citadel up passes its core budget).",
+)
+def serve_model(name: str, config_path: Path, threads: int | None) -> None:
     """Run the model service NAME in the foreground (built-in engine or vLLM, by its backend).
 
     NAME is a model (served at its own port) or ``MODEL:PORT``, a further replica of it on this machine.
     """
     settings = load_or_exit(config_path)
+    if threads is not None:
+        settings = with_threads(settings, name.partition(":")[0], threads)
     try:
         model = settings.model(name.partition(":")[0])
         target = find_service(settings, name).settings if ":" in name else model

@@ -9,9 +9,11 @@ from pathlib import Path
 import click
 
 from citadel.cli.options import config_option, load_or_exit
+from citadel.cpu_features import usable_cores
 from citadel.logs import configure_logging
 from citadel.ops.prestart import run_checks
 from citadel.supervisor import Reporter, Supervisor, gateway_spec, model_specs
+from citadel.supervisor.cores import CoreBudgetError, plan_threads
 
 
 async def _supervise(supervisor: Supervisor) -> int:
@@ -38,12 +40,24 @@ def up(config_path: Path, skip_checks: bool) -> None:
             reporter.failed(f"{result.subject} {result.check}", result.detail)
         if failures:
             raise SystemExit(1)
-    supervisor = Supervisor(model_specs(settings, config_path), gateway_spec(settings, config_path), reporter)
+    try:
+        threads = plan_threads(settings, usable_cores())
+    except CoreBudgetError as exc:
+        reporter.failed("machine cores", str(exc))
+        raise SystemExit(1) from exc
+    supervisor = Supervisor(
+        model_specs(settings, config_path, threads),
+        gateway_spec(settings, config_path),
+        reporter,
+        limits=settings.supervisor,
+    )
     gateway = settings.gateway
     reporter.info(
         f"Starting Citadel from {config_path}: {len(settings.models)} model(s), "
         f"gateway on http://{gateway.host}:{gateway.port}"
     )
+    for name, count in threads.items():
+        reporter.info(f"  {name}: {count} engine thread(s) of {usable_cores()} usable core(s)")
     with reporter:
         code = asyncio.run(_supervise(supervisor))
     reporter.info("Citadel stopped." if code in (0, 130) else "Citadel did not start.")

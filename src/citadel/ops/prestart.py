@@ -14,9 +14,11 @@ from pathlib import Path
 import psutil
 
 from citadel.config import CitadelSettings, ModelSettings
+from citadel.cpu_features import usable_cores
 from citadel.engines import get_engine
 from citadel.engines.local import LocalService, find_service, model_services
 from citadel.model_source import ModelSourceError, resolve_model_source
+from citadel.supervisor.cores import CoreBudgetError, plan_threads
 
 _GIB = 1024**3
 
@@ -44,14 +46,29 @@ def _human(size: float) -> str:
 
 
 def check_port_free(subject: str, host: str, port: int) -> CheckResult:
-    """Free if we can bind it ourselves (what the service will do next)."""
+    """Free if we can bind it the way the service will next: with ``SO_REUSEADDR``, as uvicorn (asyncio's
+    ``create_server``) does, so that connections of a stopped instance still in TIME_WAIT do not count as
+    "in use" while a socket that really listens there still does."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
             reason = "already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
             return CheckResult(subject, "port", False, f"{host}:{port} {reason}")
     return CheckResult(subject, "port", True, f"{host}:{port} is free")
+
+
+def check_core_budget(settings: CitadelSettings, cores: int | None = None) -> CheckResult:
+    """The local services' engine threads fit this machine's usable cores (see
+    :mod:`citadel.supervisor.cores`)."""
+    available = usable_cores() if cores is None else cores
+    try:
+        budget = plan_threads(settings, available)
+    except CoreBudgetError as exc:
+        return CheckResult("machine", "cores", False, str(exc))
+    shares = ", ".join(f"{name} {threads}" for name, threads in budget.items()) or "no CPU engines"
+    return CheckResult("machine", "cores", True, f"{available} usable core(s); threads: {shares}")
 
 
 def check_model_files(model: ModelSettings) -> tuple[CheckResult, Path | None]:
@@ -103,6 +120,7 @@ def run_checks(settings: CitadelSettings, name: str | None = None) -> list[Check
             return check_model(model, services=[find_service(settings, name)])
         return check_model(model, services=model_services(model)[:1])
     results = [check for model in settings.models for check in check_model(model)]
+    results.append(check_core_budget(settings))
     gateway = settings.gateway
     results.append(check_port_free("gateway", gateway.host, gateway.port))
     return results
