@@ -16,19 +16,26 @@ from citadel.gateway.replicas import BreakerTransitions, HealthThresholds, Repli
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """A model's upstream timeouts, its own or the gateway's defaults."""
+    """A model's upstream timeouts, its own or the gateway's defaults.
+
+    ``pool_s`` bounds the wait for a free upstream connection: ``gateway.pool_timeout_s``, or the model's
+    total timeout if that is shorter (the wait is part of the request's time).
+    """
 
     connect_s: float
     first_byte_s: float
     total_s: float
+    pool_s: float
 
     @classmethod
     def for_model(cls, gateway: GatewaySettings, model: ModelSettings) -> Timeouts:
         own = model.timeouts
+        total_s = own.total_s or gateway.request_timeout_s
         return cls(
             connect_s=own.connect_s or gateway.connect_timeout_s,
             first_byte_s=own.first_byte_s or gateway.first_byte_timeout_s,
-            total_s=own.total_s or gateway.request_timeout_s,
+            total_s=total_s,
+            pool_s=min(gateway.pool_timeout_s, total_s),
         )
 
 

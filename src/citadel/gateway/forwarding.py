@@ -22,10 +22,11 @@ from citadel.gateway.metrics import GatewayMetrics
 from citadel.gateway.replicas import Replica
 from citadel.gateway.request import ParsedRequest
 from citadel.gateway.streaming import RelayResponse, StreamOutcome
-from citadel.gateway.upstream import AttemptFailed, FailureKind, classify, deadlines
+from citadel.gateway.upstream import AttemptFailed, FailureKind, PoolExhausted, classify, deadlines
 from citadel.gateway.upstream_http import (
     ConnectFailed,
     ConnectTimeout,
+    PoolTimeout,
     UpstreamClient,
     UpstreamError,
     UpstreamResponse,
@@ -156,6 +157,11 @@ class Forwarder:
                     self._deadlines[pool.name],
                     request_id=exchange.request_id,
                 )
+            except PoolTimeout as exc:
+                # The replica never saw the request: no verdict for its breaker, nothing for its health.
+                self._metrics.child(self._metrics.pool_exhausted, pool.name, replica.base_url).inc()
+                logger.warning("%s", exc, extra={"model": pool.name, "replica": replica.base_url})
+                raise PoolExhausted(pool.name, str(exc)) from exc
             except UpstreamError as exc:
                 succeeded = False
                 failure = classify(exc)

@@ -120,6 +120,13 @@ class GatewayMetrics:
             ["model", "reason"],
             registry=registry,
         )
+        self.pool_exhausted = Counter(
+            "llm_upstream_pool_exhausted_total",
+            "Requests refused (503) because every connection allowed to the replica stayed busy for the "
+            "pool timeout; not a failure of the replica.",
+            ["model", "replica"],
+            registry=registry,
+        )
         self.fallbacks = Counter(
             "llm_fallbacks_total",
             "Requests answered by a fallback model.",

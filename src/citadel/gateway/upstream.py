@@ -12,7 +12,13 @@ import enum
 import aiohttp
 
 from citadel.config.sections import GatewaySettings
-from citadel.errors import CitadelError, UpstreamFailed, UpstreamTimeout, UpstreamUnreachable
+from citadel.errors import (
+    CitadelError,
+    ServiceUnavailable,
+    UpstreamFailed,
+    UpstreamTimeout,
+    UpstreamUnreachable,
+)
 from citadel.gateway.directory import Timeouts
 from citadel.gateway.upstream_http import (
     ConnectFailed,
@@ -23,6 +29,22 @@ from citadel.gateway.upstream_http import (
     UpstreamClient,
     UpstreamError,
 )
+
+
+class PoolExhausted(ServiceUnavailable):
+    """Every connection the gateway allows to the replica stayed busy for the whole pool timeout.
+
+    The gateway's own limit, not the replica's failure: it is not retried, not charged to the replica's
+    breaker or health, and not an upstream timeout.
+    """
+
+    code = "upstream_pool_exhausted"
+
+    def __init__(self, model: str, detail: str) -> None:
+        super().__init__(
+            f"The upstream connection pool for the model `{model}` is exhausted ({detail}); retry shortly.",
+            retry_after_s=1,
+        )
 
 
 class FailureKind(enum.Enum):
@@ -71,12 +93,19 @@ def classify(exc: UpstreamError) -> AttemptFailed:
 
 def deadlines(timeouts: Timeouts) -> Deadlines:
     # The read timeout bounds the wait for the headers and for each chunk after them.
-    return Deadlines(total_s=timeouts.total_s, connect_s=timeouts.connect_s, read_s=timeouts.first_byte_s)
+    return Deadlines(
+        total_s=timeouts.total_s,
+        connect_s=timeouts.connect_s,
+        read_s=timeouts.first_byte_s,
+        pool_s=timeouts.pool_s,
+    )
 
 
 def open_client(gateway: GatewaySettings) -> UpstreamClient:
     """The client the forwarder sends requests with; closed by the gateway's lifespan."""
-    return UpstreamClient(max_connections=gateway.max_connections)
+    return UpstreamClient(
+        max_connections=gateway.max_connections, max_per_origin=gateway.max_connections_per_replica
+    )
 
 
 def open_session(gateway: GatewaySettings) -> aiohttp.ClientSession:
@@ -92,4 +121,12 @@ def open_session(gateway: GatewaySettings) -> aiohttp.ClientSession:
     )
 
 
-__all__ = ["AttemptFailed", "FailureKind", "classify", "deadlines", "open_client", "open_session"]
+__all__ = [
+    "AttemptFailed",
+    "FailureKind",
+    "PoolExhausted",
+    "classify",
+    "deadlines",
+    "open_client",
+    "open_session",
+]
