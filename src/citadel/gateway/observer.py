@@ -17,7 +17,9 @@ from starlette.types import Message, Receive, Scope, Send
 
 from citadel.gateway.usage import StreamTail
 
-_ERROR_CODE = re.compile(rb'"error"\s*:\s*\{.*?"(?:code|type)"\s*:\s*"([^"]+)"', re.DOTALL)
+# OpenAI's error JSON writes "type" before "code": one pattern each, so that the code wins when there is one.
+_ERROR_CODE = re.compile(rb'"error"\s*:\s*\{.*?"code"\s*:\s*"([^"]+)"', re.DOTALL)
+_ERROR_TYPE = re.compile(rb'"error"\s*:\s*\{.*?"type"\s*:\s*"([^"]+)"', re.DOTALL)
 
 
 class AnswerObserver:
@@ -66,7 +68,7 @@ class AnswerObserver:
         tail = self._tail.content
         if b'"error"' not in tail:  # the common case, without the regex
             return None
-        match = _ERROR_CODE.search(tail)
+        match = _ERROR_CODE.search(tail) or _ERROR_TYPE.search(tail)
         return match.group(1).decode() if match else None
 
 
