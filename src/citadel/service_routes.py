@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from citadel.engines.service_control import ServiceControl
 
 router = APIRouter()
 
 
 @router.get("/health")
-async def health() -> Response:
-    # As vLLM: 200 with an empty body once the model is loaded. The lifespan loads it before the port
-    # opens, so reaching this route means the model is ready.
+async def health(request: Request) -> Response:
+    # As vLLM: 200 with an empty body once the model is loaded. The lifespan loads it (and runs the engine's
+    # self-test) before the port opens, so reaching this route means the model was ready; it stops being
+    # ready only when the engine died, and then the process is about to exit.
+    control: ServiceControl | None = getattr(request.app.state, "control", None)
+    if control is not None and control.failure is not None:
+        return JSONResponse({"status": "unhealthy", "reason": control.failure}, status_code=503)
     return Response(status_code=200)
 
 

@@ -11,22 +11,34 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from citadel import service_routes
-from citadel.config import CitadelSettings
+from citadel.config import CitadelSettings, ModelSettings
 from citadel.embedding_service.batcher import DynamicBatcher
 from citadel.embedding_service.encoder import SentenceEncoder
 from citadel.embedding_service.metrics import EmbeddingMetrics
 from citadel.embedding_service.routes import router
 from citadel.embedding_service.service import EmbeddingService
+from citadel.engines.service_control import ServiceControl
 from citadel.errors import install_error_handlers
+from citadel.exit_codes import EXIT_ENGINE_DIED
 from citadel.http_body import BodyGuard, body_limit
 from citadel.model_source import resolve_model_source
 
 logger = logging.getLogger(__name__)
 
 
-def create_embedding_service_app(settings: CitadelSettings, model_name: str) -> FastAPI:
-    """The app serving the embedding model ``model_name`` from ``settings``."""
-    model = settings.model(model_name)
+def create_embedding_service_app(
+    settings: CitadelSettings, model_name: str | ModelSettings, *, control: ServiceControl | None = None
+) -> FastAPI:
+    """The app serving the embedding model ``model_name`` (or these settings); ``control`` as for chat."""
+    model = settings.model(model_name) if isinstance(model_name, str) else model_name
+    service_control = control or ServiceControl()
+
+    def batcher_died(reason: str) -> None:
+        logger.error(
+            "the batcher of %s died (%s); exiting with code %d so that it is restarted",
+            model.name, reason, EXIT_ENGINE_DIED,
+        )  # fmt: skip
+        service_control.fail(EXIT_ENGINE_DIED, f"the embedding worker died: {reason}")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -35,7 +47,7 @@ def create_embedding_service_app(settings: CitadelSettings, model_name: str) -> 
         registry = CollectorRegistry()
         metrics = EmbeddingMetrics(registry, model.name)
         batcher = DynamicBatcher(
-            encoder, metrics, model.limits.max_num_batched_tokens, model.limits.max_waiting
+            encoder, metrics, model.limits.max_num_batched_tokens, model.limits.max_waiting, batcher_died
         )
         batcher.start()
         max_tokens = min(model.limits.max_model_len, encoder.max_tokens)
@@ -50,6 +62,7 @@ def create_embedding_service_app(settings: CitadelSettings, model_name: str) -> 
             await batcher.stop()
 
     app = FastAPI(title=f"Citadel embedding service: {model.name}", lifespan=lifespan)
+    app.state.control = service_control
     app.add_middleware(BodyGuard, limit=body_limit(model.limits.max_model_len))
     install_error_handlers(app)
     app.include_router(router)

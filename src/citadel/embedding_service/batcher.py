@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,9 +17,15 @@ import numpy.typing as npt
 
 from citadel.embedding_service.encoder import SentenceEncoder
 from citadel.embedding_service.metrics import EmbeddingMetrics
-from citadel.errors import QueueFull
+from citadel.errors import QueueFull, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
+
+
+class BatcherDied(ServiceUnavailable):
+    """The batching worker ended with an error: nothing more is encoded until the service restarts."""
+
+    code = "engine_died"
 
 
 @dataclass(eq=False)
@@ -32,8 +39,19 @@ class _Job:
 class DynamicBatcher:
     """Owns the worker task; :meth:`embed` is what request handlers call."""
 
-    def __init__(self, encoder: SentenceEncoder, metrics: EmbeddingMetrics, max_batch: int, max_waiting: int):
+    def __init__(
+        self,
+        encoder: SentenceEncoder,
+        metrics: EmbeddingMetrics,
+        max_batch: int,
+        max_waiting: int,
+        on_death: Callable[[str], None] | None = None,
+    ):
+        """``on_death(reason)`` is called if the worker task dies of an error."""
         self._encoder = encoder
+        self._on_death = on_death
+        self.failure: str | None = None
+        self._current: list[_Job] = []  # the batch being encoded, told too if the worker dies
         self._metrics = metrics
         self._max_batch = max_batch
         self._max_waiting = max_waiting
@@ -42,6 +60,24 @@ class DynamicBatcher:
 
     def start(self) -> None:
         self._worker = asyncio.create_task(self._run(), name="citadel-embedding-batcher")
+        self._worker.add_done_callback(self._worker_ended)
+
+    def _worker_ended(self, worker: asyncio.Task[None]) -> None:
+        if worker.cancelled() or worker.exception() is None:
+            return  # stopped on purpose
+        error = worker.exception()
+        logger.error("the embedding batcher died", exc_info=error)
+        self.failure = f"{type(error).__name__}: {error}"
+        died = BatcherDied(f"The embedding service's worker stopped ({self.failure}).")
+        for job in self._current:
+            if not job.done.done():
+                job.done.set_exception(died)
+        while not self._queue.empty():
+            job = self._queue.get_nowait()
+            if not job.done.done():
+                job.done.set_exception(died)
+        if self._on_death is not None:
+            self._on_death(self.failure)
 
     async def stop(self) -> None:
         if self._worker is not None:
@@ -51,6 +87,8 @@ class DynamicBatcher:
             self._queue.get_nowait().done.cancel()
 
     async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+        if self.failure is not None:
+            raise BatcherDied(f"The embedding service's worker stopped ({self.failure}); it is restarting.")
         if self._queue.qsize() >= self._max_waiting:
             raise QueueFull(self._max_waiting)
         job = _Job(texts)
@@ -68,7 +106,7 @@ class DynamicBatcher:
 
     async def _run(self) -> None:
         while True:
-            jobs = self._next_batch(await self._queue.get())
+            jobs = self._current = self._next_batch(await self._queue.get())
             self._metrics.requests_waiting.set(self._queue.qsize())
             if not jobs:
                 continue

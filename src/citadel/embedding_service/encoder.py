@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from citadel.engines.threads import engine_threads
+
+logger = logging.getLogger(__name__)
 
 
 class SentenceEncoder:
@@ -20,8 +25,17 @@ class SentenceEncoder:
         import torch
         from sentence_transformers import SentenceTransformer
 
-        if threads:
-            torch.set_num_threads(threads)
+        # Intra-op threads: this service's share of the cores; one inter-op thread, since one batch runs at
+        # a time. (OMP_WAIT_POLICY=PASSIVE is set before torch is imported: engines/threads.py.)
+        torch.set_num_threads(engine_threads(threads))
+        if torch.get_num_interop_threads() != 1:
+            try:
+                torch.set_num_interop_threads(1)
+            except RuntimeError:  # torch allows it once per process, before inter-op work (a test's 2nd app)
+                logger.warning(
+                    "torch's inter-op threads were set before; keeping %d", torch.get_num_interop_threads()
+                )
+        self.threads: int = torch.get_num_threads()
         self._model: Any = SentenceTransformer(str(path), device="cpu", local_files_only=True)
         self.path = path
         dimensions, max_tokens = self._model.get_embedding_dimension(), self._model.max_seq_length

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,47 +12,69 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from citadel import service_routes
-from citadel.config import CitadelSettings
+from citadel.config import CitadelSettings, ModelSettings
+from citadel.engines.service_control import ReportedFailure, ServiceControl
 from citadel.errors import install_error_handlers
-from citadel.http_body import BodyGuard, body_limit
+from citadel.exit_codes import EXIT_ENGINE_DIED, EXIT_SELF_TEST_FAILED
 from citadel.model_service.gguf_model import GgufModel
 from citadel.model_service.metrics import ModelServiceMetrics
 from citadel.model_service.routes import router
 from citadel.model_service.runner import EngineRunner
 from citadel.model_service.scheduler import Scheduler
+from citadel.model_service.self_test import SelfTestFailed, run_self_test
 from citadel.model_service.service import ModelService
 from citadel.model_source import resolve_model_source
 
 logger = logging.getLogger(__name__)
 
 
-def create_model_service_app(settings: CitadelSettings, model_name: str) -> FastAPI:
-    """The app serving ``model_name`` from ``settings``; the model loads in the lifespan, before serving.
+def create_model_service_app(
+    settings: CitadelSettings, model: str | ModelSettings, *, control: ServiceControl | None = None
+) -> FastAPI:
+    """The app serving ``model`` (a name in ``settings``, or one service's settings, e.g. a replica's).
+
+    The model loads and passes its self-test in the lifespan, before the port opens. ``control`` is how
+    the app asks the process to exit (self-test failed, engine died); ``/health`` reads it too.
 
     >>> app = create_model_service_app(load_settings("config/citadel.yaml"), "smollm2-135m-instruct")
     ... # doctest: +SKIP
     """
-    model = settings.model(model_name)
+    options = settings.model(model) if isinstance(model, str) else model
+    service_control = control or ServiceControl()
+
+    def engine_died(reason: str) -> None:  # on the engine thread
+        logger.error(
+            "the engine of %s died (%s); exiting with code %d so that it is restarted",
+            options.name, reason, EXIT_ENGINE_DIED,
+        )  # fmt: skip
+        service_control.fail(EXIT_ENGINE_DIED, f"the engine died: {reason}")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        path = resolve_model_source(model.source)
-        logger.info("loading %s from %s", model.name, path)
-        gguf = await anyio.to_thread.run_sync(GgufModel, path)
+        path = resolve_model_source(options.source)
+        logger.info("loading %s from %s", options.name, path)
+        gguf = await anyio.to_thread.run_sync(
+            functools.partial(GgufModel, path, extra_buffer_types=options.extra_buffer_types)
+        )
         registry = CollectorRegistry()
-        metrics = ModelServiceMetrics(registry, model.name)
-        scheduler = await anyio.to_thread.run_sync(Scheduler, gguf, model.limits, model.threads, metrics)
+        metrics = ModelServiceMetrics(registry, options.name)
+        scheduler = await anyio.to_thread.run_sync(
+            functools.partial(Scheduler, gguf, options.limits, options.threads, metrics, on_death=engine_died)
+        )
+        await _self_test(gguf, scheduler, options, service_control)
         scheduler.start()
         runner = EngineRunner(scheduler)
         app.state.metrics_registry = registry
-        app.state.model_service = ModelService(model.name, gguf, model.limits.max_model_len, runner, metrics)
+        app.state.model_service = ModelService(
+            options.name, gguf, options.limits.max_model_len, runner, metrics
+        )
         logger.info(
             "%s ready on %s:%d (%d sequences at once, %d tokens per step)",
-            model.name,
-            model.host,
-            model.port,
-            model.limits.max_num_seqs,
-            model.limits.max_num_batched_tokens,
+            options.name,
+            options.host,
+            options.port,
+            options.limits.max_num_seqs,
+            options.limits.max_num_batched_tokens,
         )
         try:
             yield
@@ -59,9 +82,28 @@ def create_model_service_app(settings: CitadelSettings, model_name: str) -> Fast
             await anyio.to_thread.run_sync(runner.close)
             gguf.close()
 
-    app = FastAPI(title=f"Citadel model service: {model.name}", lifespan=lifespan)
-    app.add_middleware(BodyGuard, limit=body_limit(model.limits.max_model_len))
+    app = FastAPI(title=f"Citadel model service: {options.name}", lifespan=lifespan)
+    app.state.control = service_control
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(service_routes.router)
     return app
+
+
+async def _self_test(
+    gguf: GgufModel, scheduler: Scheduler, options: ModelSettings, control: ServiceControl
+) -> None:
+    """Decode a real batch before serving; on failure log one line and give up (restarting cannot help)."""
+    try:
+        report = await anyio.to_thread.run_sync(
+            functools.partial(
+                run_self_test, gguf, scheduler.engine, extra_buffer_types=options.extra_buffer_types
+            )
+        )
+    except SelfTestFailed as failure:
+        logger.error("%s: %s", options.name, failure.line)
+        control.fail(EXIT_SELF_TEST_FAILED, failure.line)
+        await anyio.to_thread.run_sync(scheduler.stop)
+        gguf.close()
+        raise ReportedFailure(failure.line) from None
+    logger.info("%s self-test %s", options.name, report.line)

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from citadel.errors import EngineError
+from citadel.errors import CitadelError
 from citadel.model_service.generation import Delta
 from citadel.model_service.sampling import SamplingParams
 from citadel.model_service.scheduler import Scheduler
@@ -29,9 +29,9 @@ class EngineRunner:
     async def stream(self, prompt: list[int], params: SamplingParams) -> AsyncIterator[Delta]:
         """Deltas of one generation; the last carries the finish reason."""
         loop = asyncio.get_running_loop()
-        deltas: asyncio.Queue[Delta | EngineError] = asyncio.Queue()
+        deltas: asyncio.Queue[Delta | CitadelError] = asyncio.Queue()
 
-        def emit(item: Delta | EngineError) -> None:
+        def emit(item: Delta | CitadelError) -> None:
             # A closed loop means the service is stopping and nobody is listening any more.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(deltas.put_nowait, item)
@@ -41,7 +41,7 @@ class EngineRunner:
         try:
             while True:
                 item = await deltas.get()
-                if isinstance(item, EngineError):
+                if isinstance(item, CitadelError):
                     raise item
                 yield item
                 if item.finish_reason is not None:

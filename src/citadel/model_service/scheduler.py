@@ -14,9 +14,10 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 from citadel.config import EngineLimits
-from citadel.errors import EngineError, QueueFull
+from citadel.errors import EngineError, QueueFull, ServiceUnavailable
 from citadel.model_service.batch_engine import DECODE_NO_KV_SPACE, DECODE_OK, BatchEngine, BatchRow
 from citadel.model_service.generation import Generation
 from citadel.model_service.gguf_model import GgufModel
@@ -32,13 +33,27 @@ PREFIX_CACHE_SLOTS = 4
 PREFIX_MIN_TOKENS = 16
 
 
+class EngineDied(ServiceUnavailable):
+    """The engine thread ended with an error: nothing more can be decoded until the service restarts."""
+
+    code = "engine_died"
+
+
 class Scheduler:
     """Owns the engine thread; every other thread only calls :meth:`submit`, :meth:`wake` and :meth:`stop`."""
 
     def __init__(
-        self, model: GgufModel, limits: EngineLimits, threads: int | None, metrics: ModelServiceMetrics
+        self,
+        model: GgufModel,
+        limits: EngineLimits,
+        threads: int | None,
+        metrics: ModelServiceMetrics,
+        on_death: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_death(reason)`` is called on the engine thread if that thread dies of an error."""
         self._model = model
+        self._on_death = on_death
+        self.failure: str | None = None  # set once, when the engine thread died
         self._limits = limits
         self._metrics = metrics
         cache_slots = PREFIX_CACHE_SLOTS if limits.enable_prefix_caching else 0
@@ -68,6 +83,7 @@ class Scheduler:
 
     def submit(self, request: EngineRequest) -> None:
         with self._condition:
+            self._refuse_if_dead()
             self._refuse_if_full()
             self._waiting.append(request)
             self._metrics.requests_waiting.set(len(self._waiting))
@@ -76,7 +92,12 @@ class Scheduler:
     def check_capacity(self) -> None:
         """Refuse early, before a response has started, when the queue is already full."""
         with self._condition:
+            self._refuse_if_dead()
             self._refuse_if_full()
+
+    def _refuse_if_dead(self) -> None:
+        if self.failure is not None:
+            raise EngineDied(f"The model service's engine stopped ({self.failure}); it is restarting.")
 
     def _refuse_if_full(self) -> None:
         if len(self._waiting) >= self._limits.max_waiting:
@@ -110,10 +131,15 @@ class Scheduler:
                 self._drop_cancelled()
                 if self._running:
                     self._step()
-        except Exception as exc:  # every waiting client is told; the exception then ends the thread
-            logger.exception("engine loop crashed")
-            self._fail_everything(EngineError(f"the engine failed: {exc}"))
-            raise
+        except Exception as exc:  # every client is told at once, then the service is asked to exit
+            logger.exception("the engine thread died")
+            with self._condition:  # from now on submit() refuses, so nobody waits for a dead thread
+                self.failure = f"{type(exc).__name__}: {exc}"
+            died = EngineDied(f"The model service's engine stopped ({self.failure}).")
+            self._fail_everything(died, release=False)  # the engine may be broken: do not call into it
+            if self._on_death is not None:
+                self._on_death(self.failure)
+            return
         self._fail_everything(EngineError("the model service is shutting down"))
 
     def _take_admissible(self) -> list[EngineRequest]:
@@ -242,10 +268,13 @@ class Scheduler:
             sequence.request.emit(error)
             self._release(sequence, keep_prefix=False)
 
-    def _fail_everything(self, error: EngineError) -> None:
+    def _fail_everything(self, error: EngineError | EngineDied, *, release: bool = True) -> None:
         for sequence in list(self._running):
             sequence.request.emit(error)
-            self._release(sequence, keep_prefix=False)
+            if release:
+                self._release(sequence, keep_prefix=False)
+        self._running.clear()
+        self._metrics.requests_running.set(0)
         with self._condition:
             while self._waiting:
                 self._waiting.popleft().emit(error)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from citadel.errors import EngineError
+from citadel.errors import CitadelError
 from citadel.model_service.generation import Delta, Generation
 from citadel.model_service.sampler import Sampler
 from citadel.model_service.sampling import SamplingParams
@@ -19,7 +19,7 @@ class EngineRequest:
 
     prompt: list[int]
     params: SamplingParams
-    emit: Callable[[Delta | EngineError], None]
+    emit: Callable[[Delta | CitadelError], None]
     cancelled: threading.Event = field(default_factory=threading.Event)
     arrived: float = field(default_factory=time.perf_counter)
 
