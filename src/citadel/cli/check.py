@@ -7,6 +7,9 @@ from pathlib import Path
 import click
 
 from citadel.cli.options import config_option, load_or_exit
+from citadel.config import CitadelSettings
+from citadel.engines.local import find_service, local_services
+from citadel.ops.engine_self_test import run_engine_self_test, self_tested
 from citadel.ops.prestart import CheckResult, run_checks
 
 
@@ -15,11 +18,33 @@ def _line(result: CheckResult) -> str:
     return f"{mark}  {result.subject:<24} {result.check:<12} {result.detail}"
 
 
+def _self_tests(
+    settings: CitadelSettings, config_path: Path, name: str | None, results: list[CheckResult]
+) -> list[CheckResult]:
+    """The engine self-test of each built-in-engine model (or of service NAME) whose files are there."""
+    services = [find_service(settings, name)] if name else local_services(settings)
+    files_ok = {r.subject for r in results if r.check == "model files" and r.ok}
+    outcomes = []
+    for service in self_tested(services):
+        if service.model.name in files_ok:
+            outcome = run_engine_self_test(config_path, service, service.model.startup_timeout_s)
+            click.echo(_line(outcome))
+            outcomes.append(outcome)
+    return outcomes
+
+
 @click.command("check")
 @click.argument("name", required=False)
 @config_option
-def check(name: str | None, config_path: Path) -> None:
-    """Pre-start checks for model NAME (or all and the gateway): config, files, port, memory, disk."""
+@click.option(
+    "--skip-self-test",
+    is_flag=True,
+    envvar="CITADEL_SKIP_SELF_TEST",
+    help="Do not load the models to decode a test batch.",
+)
+def check(name: str | None, config_path: Path, skip_self_test: bool) -> None:
+    """Pre-start checks for model NAME (or all and the gateway): config, files, port, memory, disk, cores,
+    and the engine self-test (a real batch decoded on this CPU)."""
     settings = load_or_exit(config_path)
     click.echo(f"{click.style('PASS', fg='green')}  {'config':<24} {'valid':<12} {config_path}")
     try:
@@ -28,6 +53,8 @@ def check(name: str | None, config_path: Path) -> None:
         raise click.UsageError(str(exc.args[0])) from exc
     for result in results:
         click.echo(_line(result))
+    if not skip_self_test:
+        results += _self_tests(settings, config_path.resolve(), name, results)
     if not all(result.ok for result in results):
         raise SystemExit(1)
 
