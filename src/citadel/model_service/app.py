@@ -16,6 +16,7 @@ from citadel.config import CitadelSettings, ModelSettings
 from citadel.engines.service_control import ReportedFailure, ServiceControl
 from citadel.errors import install_error_handlers
 from citadel.exit_codes import EXIT_ENGINE_DIED, EXIT_SELF_TEST_FAILED
+from citadel.http_body import BodyGuard, body_limit
 from citadel.model_service.gguf_model import GgufModel
 from citadel.model_service.metrics import ModelServiceMetrics
 from citadel.model_service.routes import router
@@ -84,6 +85,7 @@ def create_model_service_app(
 
     app = FastAPI(title=f"Citadel model service: {options.name}", lifespan=lifespan)
     app.state.control = service_control
+    app.add_middleware(BodyGuard, limit=body_limit(options.limits.max_model_len))
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(service_routes.router)
