@@ -24,7 +24,8 @@ class Stack:
         """``replica_ports``: more local replicas of the model, which ``citadel up`` starts too."""
         self.gateway_port = free_port()
         self.model_port = free_port()
-        model = smollm2_model(self.model_port)
+        # Threads from citadel up's core budget, so that replicas share the cores instead of contending.
+        model = smollm2_model(self.model_port, threads=None)
         if replica_ports:
             model["replicas"] = [{"port": port} for port in (self.model_port, *replica_ports)]
             model["balancing"] = "weighted_round_robin"  # every replica gets its share, in turn
