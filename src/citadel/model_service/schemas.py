@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 from citadel.model_service.sampling import SamplingParams
+
+_INT32_MAX = 2**31 - 1
 
 
 class _Request(BaseModel):
@@ -18,7 +20,7 @@ class _Request(BaseModel):
 
 
 class StreamOptions(_Request):
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
 class TextPart(_Request):
@@ -44,13 +46,13 @@ class _GenerationRequest(_Request):
     max_tokens: Annotated[int, Field(ge=1)] | None = None
     temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0
     top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
-    top_k: Annotated[int, Field(ge=-1)] = -1
+    top_k: Annotated[int, Field(ge=-1, le=_INT32_MAX)] = -1  # llama.cpp takes an int32
     seed: int | None = None
     stop: str | list[str] | None = None
     presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] = 0.0
     frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] = 0.0
     n: Annotated[int, Field(ge=1, le=1, description="Only one choice per request is supported.")] = 1
-    stream: bool = False
+    stream: StrictBool = False  # as the gateway reads it: "yes" is not a boolean
     stream_options: StreamOptions | None = None
     user: str | None = None
     # vLLM's extension: keep generating past end-of-sequence (benchmarks that need a fixed length use it).
