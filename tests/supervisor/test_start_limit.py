@@ -95,7 +95,7 @@ async def test_a_crashing_service_is_given_up_and_a_healthy_one_stays_supervised
         await run.until(lambda: "Citadel is up." in run.text)
         assert run.supervisor.given_up == ["crashy"]
         [line] = run.lines("crashy", "given up")
-        assert "gave up after 3 exits" in line
+        assert "given up after 3 exits" in line
         assert "killed by SIGSEGV while starting" in line
         assert FEATURES in line
         assert "citadel check crashy" in line
@@ -143,6 +143,6 @@ async def test_a_dead_engine_is_restarted_until_the_limit() -> None:
     assert code == EXIT_STARTUP_FAILED
     assert len(run.lines("flaky", "started (pid")) == 4
     [line] = run.lines("flaky", "given up")
-    assert "gave up after 4 exits" in line
+    assert "given up after 4 exits" in line
     assert "lost its engine thread" in line
     assert FEATURES not in line  # no signal: the CPU is not the suspect

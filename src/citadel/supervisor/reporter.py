@@ -54,9 +54,9 @@ class Reporter:
         self.console.print(f"[yellow]↻[/] {name}: {escape(what)}; restart #{restarts} in {delay:.1f} s")
 
     def gave_up(self, name: str, reason: str) -> None:
-        """One line: the service is not restarted any more, why, and what to try."""
+        """One line: the service is not restarted any more (``reason`` says "given up"), why, what to try."""
         self._done(name)
-        self.console.print(f"[red]✗[/] {name}: given up: {escape(reason)}")
+        self.console.print(f"[red]✗[/] {name}: {escape(reason)}")
 
     def info(self, message: str) -> None:
         self.console.print(message)

@@ -185,10 +185,10 @@ class Supervisor:
             return False
         what = ended.what(process.spec.startup_timeout_s)
         if ended.self_test_failed:
-            reason = f"{what}; not restarting it"
+            reason = f"{what}; given up, not restarting it"
         else:
             reason = (
-                f"gave up after {service.limit.recent} exits in {service.limit.span_s:.0f} s "
+                f"given up after {service.limit.recent} exits in {service.limit.span_s:.0f} s "
                 f"(start limit {service.limit.burst} in {service.limit.interval_s:.0f} s), last {what}"
             )
         others = "the other services keep running"
