@@ -32,15 +32,20 @@ class Script:
     reader_left: bool = False  # a stream's reader (the gateway) closed the connection before the end
     answer_after: asyncio.Event | None = None  # non-streaming answers wait for it (to outlast timeouts)
     first_event_after: asyncio.Event | None = None  # streams wait for it before their first event
+    health_after: asyncio.Event | None = None  # health answers wait for it
     seen_request_ids: list[str] = field(default_factory=list)
     seen_models: list[str] = field(default_factory=list)
     seen_authorization: list[str] = field(default_factory=list)
     calls: int = 0
+    health_calls: int = 0
     called: asyncio.Event = field(default_factory=asyncio.Event)  # set by the first chat call
 
 
 def _app(script: Script) -> web.Application:
     async def health(_: web.Request) -> web.Response:
+        script.health_calls += 1
+        if script.health_after is not None:
+            await script.health_after.wait()
         return web.json_response({"status": "ok"})
 
     async def chat(request: web.Request) -> web.StreamResponse:
@@ -93,11 +98,11 @@ def _app(script: Script) -> web.Application:
 
 
 @asynccontextmanager
-async def fake_upstream(script: Script) -> AsyncIterator[str]:
-    """Serve ``script`` on 127.0.0.1; yields the base URL."""
+async def fake_upstream(script: Script, *, port: int | None = None) -> AsyncIterator[str]:
+    """Serve ``script`` on 127.0.0.1 (on ``port``, or a free one); yields the base URL."""
     runner = web.AppRunner(_app(script), access_log=None)
     await runner.setup()
-    port = free_port()
+    port = port or free_port()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
     try:

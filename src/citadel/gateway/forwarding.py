@@ -3,7 +3,9 @@
 An attempt that fails before a byte went to the client (refused connection, 5xx, connection dropped before
 the answer or the stream's first event) is retried on a replica not tried yet, up to ``max_attempts`` per
 model; when a model has none left, its ``fallbacks`` are tried in order. A timeout after connecting is not
-retried: the model was working on it and another try would double the cost.
+retried: the model was working on it and another try would double the cost. When no replica of the model or
+its fallbacks could be tried at all, those that are down are probed at once (one probe per replica, shared
+by concurrent requests) and the request goes ahead if one answered; only then is it a 503.
 """
 
 from __future__ import annotations
@@ -106,6 +108,26 @@ class Forwarder:
 
     async def _forward(self, pool: ModelPool, exchange: Exchange) -> Response:
         chain = [pool, *(self._directory.resolve(name) for name in pool.fallbacks)]
+        response = await self._through(pool, chain, exchange)
+        # No replica could even be tried: ask the ones that are down once more (a restarted model service
+        # answers before the monitor's next probe) before saying 503.
+        if response is None and await self._revive(chain):
+            response = await self._through(pool, chain, exchange)
+        if response is None:
+            raise ServiceUnavailable(
+                f"The model `{pool.name}` is currently unavailable (no healthy replica).",
+                code="model_unavailable",
+            )
+        return response
+
+    async def _revive(self, chain: list[ModelPool]) -> bool:
+        """Probe the models in ``chain`` that have no healthy replica; whether one has now."""
+        revived = await asyncio.gather(*(self._monitor.probe_now(p) for p in chain if not p.healthy))
+        return any(revived)
+
+    async def _through(self, pool: ModelPool, chain: list[ModelPool], exchange: Exchange) -> Response | None:
+        """The first good answer along ``chain``, a typed error if every attempt failed, or None if no
+        replica could be tried at all."""
         last: AttemptFailed | None = None
         for position, target in enumerate(chain):
             tried: list[Replica] = []
@@ -133,10 +155,7 @@ class Forwarder:
                     self._metrics.child(self._metrics.fallbacks, pool.name, target.name).inc()
                 return response
         if last is None:
-            raise ServiceUnavailable(
-                f"The model `{pool.name}` is currently unavailable (no healthy replica).",
-                code="model_unavailable",
-            )
+            return None
         if isinstance(last, _StatusFailure):
             self._metrics.child(self._metrics.active, exchange.requested).dec()
             self._count(exchange.requested, exchange, "error")

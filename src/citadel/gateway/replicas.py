@@ -80,13 +80,13 @@ class Replica:
     def observe(self, ok: bool, error: str | None = None, *, conclusive: bool = False) -> bool:
         """Record a probe or connection outcome; returns whether the health state changed.
 
-        A ``conclusive`` failure (a refused connection: nothing listens there) marks the replica down at once;
-        any other needs ``failures`` in a row.
+        A ``conclusive`` outcome decides at once (a refused connection: nothing listens there; a good probe
+        while the model has no healthy replica); any other needs ``failures`` or ``recoveries`` in a row.
         """
         self.last_checked = time.time()
         if not ok:
             self.last_error = error
-        if not self.known or (conclusive and not ok and self.healthy):
+        if not self.known or (conclusive and ok != self.healthy):
             self.known = True
             self._set(ok)
             return True
