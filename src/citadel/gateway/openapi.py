@@ -104,7 +104,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
         504: "Upstream timed out",
     }.items()
 }
-_SSE = {"text/event-stream": {"schema": {"type": "string"}}}
+# A stream's events: ``data`` is one chunk's JSON (or ``[DONE]``); an error mid-stream is an error JSON.
+_SSE_EVENT = {
+    "type": "object",
+    "properties": {"data": {"type": "string"}, "event": {"type": "string"}},
+    "required": ["data"],
+}
+_SSE = {"text/event-stream": {"schema": _SSE_EVENT}}
 
 CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": ChatCompletion, "description": "The completion, or its SSE chunks", "content": _SSE},

@@ -100,9 +100,10 @@ def _check_types(body: dict[str, Any]) -> None:
 
 
 def _expect(body: dict[str, Any], name: str, kind: type, described: str, *, prefix: str = "") -> None:
-    """``body[name]``, if present and not null, is of ``kind`` (a boolean is not an integer)."""
+    """``body[name]``, if present and not null, is of ``kind`` (a boolean is not an integer; ``2.0`` is, as
+    in JSON Schema and pydantic)."""
     value = body.get(name)
-    if value is None:
+    if value is None or (kind is int and isinstance(value, float) and value.is_integer()):
         return
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         param = f"{prefix}{name}"
