@@ -139,6 +139,9 @@ def test_pre_start_and_start_commands_run_citadel_with_the_env_file(tmp_path: Pa
     unit = (out / "citadel-llm@.service").read_text(encoding="utf-8")
     assert f"EnvironmentFile={out / 'env'}/%i.env" in unit
     assert "Restart=on-failure" in unit
+    assert "RestartPreventExitStatus=3" in unit  # a failed self-test is not restarted
+    assert "StartLimitBurst=5" in unit
+    assert "StartLimitIntervalSec=120" in unit
 
     pre_start = run(_unit_command(unit, "ExecStartPre", SMOLLM2_NAME, environment))
     assert pre_start.returncode == 0, pre_start.stdout + pre_start.stderr

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from citadel.config import CitadelSettings
 from citadel.engines.local import local_services
+from citadel.exit_codes import EXIT_SELF_TEST_FAILED
 from citadel.ops.assets import RenderedFiles
 from citadel.ops.templates import template_environment
 
@@ -74,6 +75,8 @@ def render_systemd(settings: CitadelSettings, layout: SystemdLayout) -> Rendered
         "gateway": settings.gateway,
         "gateway_memory_max": systemd_size(settings.gateway.memory_limit_bytes),
         "gateway_cpu_quota": settings.gateway.cpu_quota,
+        "start_limit": settings.supervisor,
+        "self_test_failed": EXIT_SELF_TEST_FAILED,
     }
 
     def render(template: str, **extra: object) -> str:
