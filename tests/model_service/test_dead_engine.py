@@ -52,7 +52,8 @@ async def test_engine_death_fails_waiters_and_new_requests_with_503(
             pending = [asyncio.create_task(client.post("/v1/completions", json=COMPLETION)) for _ in range(3)]
             await asyncio.sleep(0.5)  # let all three reach the engine (one running, two waiting)
             release.set()
-            answers = await asyncio.gather(*pending)
+            # Bounded so that a waiter left hanging fails the test (the ASGI transport has no timeouts).
+            answers = await asyncio.wait_for(asyncio.gather(*pending), timeout=60)
             assert [answer.status_code for answer in answers] == [503, 503, 503]
             assert {answer.json()["error"]["code"] for answer in answers} == {"engine_died"}
             later = await client.post("/v1/completions", json=COMPLETION)
