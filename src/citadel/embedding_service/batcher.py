@@ -106,7 +106,9 @@ class DynamicBatcher:
 
     async def _run(self) -> None:
         while True:
-            jobs = self._current = self._next_batch(await self._queue.get())
+            first = await self._queue.get()
+            self._current = [first]
+            jobs = self._current = self._next_batch(first)
             self._metrics.requests_waiting.set(self._queue.qsize())
             if not jobs:
                 continue
