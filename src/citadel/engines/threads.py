@@ -23,8 +23,11 @@ def passive_openmp_waits() -> None:
 
     llama.cpp (as built here) and torch both run their threads with OpenMP, whose default waits spin at
     every barrier. On a machine shared by several services and the gateway, a spinning thread burns the
-    core its team mate needs to reach that barrier; the self-test under a load of 4 on 2 cores took 1.5-5.7 s
-    spinning and 1.0 s passive. OpenMP reads the variable once, when its library loads, so this must run
+    core its team mate needs to reach that barrier. The self-test (2 threads, 2 cores) took 1.5-5.7 s spinning
+    and 1.0 s passive under a load of 4 from other processes, and 0.32-0.35 s spinning against 0.38-0.49 s
+    passive on an idle machine: passive costs a little alone and saves a lot when shared, and a Citadel
+    machine always shares its cores with at least the gateway. ``OMP_WAIT_POLICY=ACTIVE`` in the service's
+    environment chooses spinning. OpenMP reads the variable once, when its library loads, so this must run
     before llama_cpp or torch is imported.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -216,10 +216,12 @@ def _service(config: Path, name: str) -> ModelSettings:
 def _check_in_this_process(model: ModelSettings) -> int:
     from prometheus_client import CollectorRegistry
 
+    from citadel.engines.threads import passive_openmp_waits
     from citadel.model_service.metrics import ModelServiceMetrics
     from citadel.model_service.scheduler import Scheduler
     from citadel.model_source import resolve_model_source
 
+    passive_openmp_waits()  # as the service runs (before llama_cpp loads its OpenMP runtime)
     gguf = GgufModel(resolve_model_source(model.source), extra_buffer_types=model.extra_buffer_types)
     # The scheduler builds its engine exactly as the service does (slots, batch size, threads).
     metrics = ModelServiceMetrics(CollectorRegistry(), model.name)
