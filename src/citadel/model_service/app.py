@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from citadel.model_service.metrics import ModelServiceMetrics
 from citadel.model_service.routes import router
 from citadel.model_service.runner import EngineRunner
 from citadel.model_service.scheduler import Scheduler
-from citadel.model_service.self_test import SelfTestFailed, run_self_test
+from citadel.model_service.self_test import SelfTestFailed, SelfTestReport, run_self_test
 from citadel.model_service.service import ModelService
 from citadel.model_source import resolve_model_source
 
@@ -62,8 +63,7 @@ def create_model_service_app(
         scheduler = await anyio.to_thread.run_sync(
             functools.partial(Scheduler, gguf, options.limits, options.threads, metrics, on_death=engine_died)
         )
-        await _self_test(gguf, scheduler, options, service_control)
-        scheduler.start()
+        await _start_after_self_test(gguf, scheduler, options, service_control)
         runner = EngineRunner(scheduler)
         app.state.metrics_registry = registry
         app.state.model_service = ModelService(
@@ -92,20 +92,19 @@ def create_model_service_app(
     return app
 
 
-async def _self_test(
+async def _start_after_self_test(
     gguf: GgufModel, scheduler: Scheduler, options: ModelSettings, control: ServiceControl
 ) -> None:
-    """Decode a real batch before serving; on failure log one line and give up (restarting cannot help)."""
+    """Start the engine thread, which first decodes a real batch; on failure log one line and give up
+    (restarting cannot help)."""
+    self_test = functools.partial(run_self_test, gguf, extra_buffer_types=options.extra_buffer_types)
     try:
-        report = await anyio.to_thread.run_sync(
-            functools.partial(
-                run_self_test, gguf, scheduler.engine, extra_buffer_types=options.extra_buffer_types
-            )
-        )
+        report = await asyncio.wrap_future(scheduler.start(first=self_test))
     except SelfTestFailed as failure:
         logger.error("%s: %s", options.name, failure.line)
         control.fail(EXIT_SELF_TEST_FAILED, failure.line)
         await anyio.to_thread.run_sync(scheduler.stop)
         gguf.close()
         raise ReportedFailure(failure.line) from None
+    assert isinstance(report, SelfTestReport)
     logger.info("%s self-test %s", options.name, report.line)

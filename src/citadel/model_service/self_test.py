@@ -19,6 +19,7 @@ too instead of killing the command.
 from __future__ import annotations
 
 import argparse
+import functools
 import signal
 import subprocess
 import sys
@@ -216,18 +217,18 @@ def _service(config: Path, name: str) -> ModelSettings:
 def _check_in_this_process(model: ModelSettings) -> int:
     from prometheus_client import CollectorRegistry
 
-    from citadel.engines.threads import passive_openmp_waits
     from citadel.model_service.metrics import ModelServiceMetrics
     from citadel.model_service.scheduler import Scheduler
     from citadel.model_source import resolve_model_source
 
-    passive_openmp_waits()  # as the service runs (before llama_cpp loads its OpenMP runtime)
     gguf = GgufModel(resolve_model_source(model.source), extra_buffer_types=model.extra_buffer_types)
     # The scheduler builds its engine exactly as the service does (slots, batch size, threads).
     metrics = ModelServiceMetrics(CollectorRegistry(), model.name)
     scheduler = Scheduler(gguf, model.limits, model.threads, metrics)
+    self_test = functools.partial(run_self_test, gguf, extra_buffer_types=model.extra_buffer_types)
     try:
-        report = run_self_test(gguf, scheduler.engine, extra_buffer_types=model.extra_buffer_types)
+        report = scheduler.start(first=self_test).result()
+        assert isinstance(report, SelfTestReport)
     except SelfTestFailed as failure:
         print(failure.line, flush=True)
         return EXIT_SELF_TEST_FAILED
