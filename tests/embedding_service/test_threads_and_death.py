@@ -1,5 +1,5 @@
-"""The embedding service runs torch with its configured threads (passive OpenMP waits, one inter-op
-thread), and a dead batching worker makes it answer 503 and ask to exit with EXIT_ENGINE_DIED."""
+"""The embedding service runs torch with its configured threads (and one inter-op thread), and a dead
+batching worker makes it answer 503 and ask to exit with EXIT_ENGINE_DIED."""
 
 from __future__ import annotations
 
@@ -24,28 +24,25 @@ from tests.helpers import MINILM_NAME, MINILM_SOURCE, free_port, minilm_model
 # reads its thread settings once per process).
 _PROBE = f"""
 import json, os
-os.environ.pop("OMP_WAIT_POLICY", None)
-from citadel.engines.threads import passive_openmp_waits
-passive_openmp_waits()
 from citadel.embedding_service.encoder import SentenceEncoder
 from citadel.model_source import resolve_model_source
 import torch
 encoder = SentenceEncoder(resolve_model_source({MINILM_SOURCE!r}), THREADS)
 encoder.encode(["warm up the thread pools"])
 print(json.dumps({{"intra": torch.get_num_threads(), "inter": torch.get_num_interop_threads(),
-                  "reported": encoder.threads, "wait_policy": os.environ["OMP_WAIT_POLICY"]}}))
+                  "reported": encoder.threads}}))
 """
 
 
 @pytest.mark.parametrize("threads", [1, 2])
-def test_torch_runs_the_configured_threads_with_passive_waits(threads: int) -> None:
+def test_torch_runs_the_configured_threads(threads: int) -> None:
     probe = _PROBE.replace("THREADS", str(threads))
     result = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=180, check=False
     )
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout.strip().splitlines()[-1])
-    assert seen == {"intra": threads, "inter": 1, "reported": threads, "wait_policy": "PASSIVE"}
+    assert seen == {"intra": threads, "inter": 1, "reported": threads}
 
 
 async def test_dead_batcher_answers_503_and_asks_to_exit(

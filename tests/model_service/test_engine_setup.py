@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import pytest
 
 from citadel.config import EngineLimits
-from citadel.engines.threads import passive_openmp_waits
 from citadel.model_service.batch_engine import BatchEngine
 from citadel.model_service.gguf_model import GgufModel
 from citadel.model_source import resolve_model_source
@@ -54,12 +53,3 @@ def test_default_threads_are_the_cpus_this_process_may_use(model: GgufModel) -> 
         assert model.lib.llama_n_threads(engine.context) == len(os.sched_getaffinity(0))
     finally:
         engine.close()
-
-
-def test_openmp_waits_passive_unless_the_operator_chose(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    passive_openmp_waits()
-    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
-    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
-    passive_openmp_waits()
-    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

@@ -46,7 +46,7 @@ def up(config_path: Path, skip_checks: bool) -> None:
         reporter.failed("machine cores", str(exc))
         raise SystemExit(1) from exc
     supervisor = Supervisor(
-        model_specs(settings, config_path, threads),
+        model_specs(settings, config_path, threads, cores=usable_cores()),
         gateway_spec(settings, config_path),
         reporter,
         limits=settings.supervisor,

@@ -26,7 +26,7 @@ class SentenceEncoder:
         from sentence_transformers import SentenceTransformer
 
         # Intra-op threads: this service's share of the cores; one inter-op thread, since one batch runs at
-        # a time. (OMP_WAIT_POLICY=PASSIVE is set before torch is imported: engines/threads.py.)
+        # a time.
         torch.set_num_threads(engine_threads(threads))
         if torch.get_num_interop_threads() != 1:
             try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from citadel.config import CitadelSettings, ModelSettings
 from citadel.engines.in_process import run_app
-from citadel.engines.threads import passive_openmp_waits
 
 
 class LlamaCppEngine:
@@ -14,7 +13,6 @@ class LlamaCppEngine:
 
     def serve(self, settings: CitadelSettings, model: ModelSettings) -> None:
         """Serve until stopped; exits with EXIT_SELF_TEST_FAILED or EXIT_ENGINE_DIED when the engine fails."""
-        passive_openmp_waits()  # before llama_cpp (and its OpenMP runtime) is loaded
         from citadel.model_service.app import create_model_service_app
 
         run_app(lambda control: create_model_service_app(settings, model, control=control), settings, model)

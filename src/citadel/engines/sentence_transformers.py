@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from citadel.config import CitadelSettings, ModelSettings
 from citadel.engines.in_process import run_app
-from citadel.engines.threads import passive_openmp_waits
 
 
 class SentenceTransformersEngine:
@@ -14,7 +13,6 @@ class SentenceTransformersEngine:
 
     def serve(self, settings: CitadelSettings, model: ModelSettings) -> None:
         """Serve until stopped; exits with EXIT_ENGINE_DIED when the batching worker dies."""
-        passive_openmp_waits()  # before torch (and its OpenMP runtime) is imported
         from citadel.embedding_service.app import create_embedding_service_app
 
         run_app(
