@@ -20,6 +20,7 @@ from citadel.exit_codes import EXIT_ENGINE_DIED
 from citadel.model_service.app import create_model_service_app
 from citadel.model_service.batch_engine import BatchEngine, BatchRow
 from tests.helpers import SMOLLM2_NAME, free_port, smollm2_model, write_config
+from tests.model_service.faulty_engine import in_self_test
 
 LAUNCHER = Path(__file__).with_name("faulty_engine.py")
 COMPLETION = {"model": SMOLLM2_NAME, "prompt": "The capital of Japan is", "max_tokens": 8}
@@ -35,7 +36,7 @@ async def test_engine_death_fails_waiters_and_new_requests_with_503(
     real_decode = BatchEngine.decode
 
     def decode(self: BatchEngine, rows: list[BatchRow]) -> int:  # test double: a decode that fails
-        if threading.current_thread().name != "citadel-engine":
+        if in_self_test():
             return real_decode(self, rows)  # the self-test, before serving
         release.wait(timeout=60)
         raise RuntimeError("injected decode failure")
