@@ -1,7 +1,7 @@
 """Two local replicas of SmolLM2 on one machine against one service alone, both under ``citadel up``.
 
 Each setup runs as a user runs it: ``citadel up`` with its core budget (each service's threads a share of
-the usable cores, idle OpenMP threads passive), the gateway in front. Then ``--streams`` clients each
+the usable cores), the gateway in front. Then ``--streams`` clients each
 stream completions of ``--tokens`` tokens back to back for ``--seconds``; the aggregate generated tokens/s
 (content chunks received within the window) is printed for each setup:
 
@@ -11,7 +11,7 @@ stream completions of ``--tokens`` tokens back to back for ``--seconds``; the ag
 
     .venv/bin/python bench/two_replicas.py                  # 60 s per setup, 8 streams
     .venv/bin/python bench/two_replicas.py --seconds 20     # a smoke run
-    .venv/bin/python bench/two_replicas.py --budget-off     # each service with every core (the old way)
+    .venv/bin/python bench/two_replicas.py --budget-off     # each service with every core, oversubscribed
 """
 
 from __future__ import annotations
