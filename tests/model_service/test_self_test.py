@@ -56,6 +56,7 @@ def test_passes_on_smollm2_and_frees_its_kv_cells(model: GgufModel, scheduler: S
     assert report.prompt_tokens >= 64
     assert report.sequences == 4
     assert report.line.startswith("PASS: decoded a 64-token prompt and 4 sequences")
+    assert report.line.endswith(f"on {model.kernels.variant} (chosen at run time) kernels")
     memory = model.lib.llama_get_memory(scheduler.engine.context)
     assert [model.lib.llama_memory_seq_pos_max(memory, slot) for slot in range(4)] == [-1, -1, -1, -1]
 

@@ -66,12 +66,13 @@ class SelfTestReport:
     sequences: int
     steps: int
     elapsed_ms: float
+    kernels: str  # which of llama.cpp's CPU kernels ran it, e.g. "zen4 (chosen at run time)"
 
     @property
     def line(self) -> str:
         return (
             f"PASS: decoded a {self.prompt_tokens}-token prompt and {self.sequences} sequences × "  # noqa: RUF001 (as the contract reads)
-            f"{self.steps} steps in {self.elapsed_ms:.0f} ms"
+            f"{self.steps} steps in {self.elapsed_ms:.0f} ms on {self.kernels} kernels"
         )
 
 
@@ -134,7 +135,8 @@ def run_self_test(model: GgufModel, engine: BatchEngine, *, extra_buffer_types: 
             sampler.close()
             engine.forget(slot)
     elapsed_ms = 1000 * (time.perf_counter() - started)
-    return SelfTestReport(len(prompts[0]), sequences, steps, elapsed_ms)
+    kernels = f"{model.kernels.variant} ({'chosen at run time' if model.kernels.portable else 'native'})"
+    return SelfTestReport(len(prompts[0]), sequences, steps, elapsed_ms, kernels)
 
 
 def _prompts(model: GgufModel, sequences: int, prompt_length: int) -> list[list[int]]:
