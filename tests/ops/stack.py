@@ -13,9 +13,9 @@ import httpx
 import openai
 
 from citadel.config import CitadelSettings, load_settings
-from citadel.ops.assets import write_files
-from citadel.ops.grafana import render_grafana
-from citadel.ops.prometheus import render_prometheus
+from citadel.ops.render.assets import write_files
+from citadel.ops.render.grafana import render_grafana
+from citadel.ops.render.prometheus import render_prometheus
 from tests.helpers import SMOLLM2_NAME, ServiceProcess, free_port, smollm2_model, write_config
 from tests.ops.prometheus_server import PrometheusServer
 

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from citadel.config import CitadelSettings
-from citadel.ops.assets import write_files
-from citadel.ops.prometheus import render_prometheus
+from citadel.ops.render.assets import write_files
+from citadel.ops.render.prometheus import render_prometheus
 from tests.helpers import free_port
 from tests.ops.tools import tool
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from citadel.config import CitadelSettings
-from citadel.ops.grafana import render_grafana
+from citadel.ops.render.grafana import render_grafana
 from tests.helpers import SMOLLM2_NAME, smollm2_model
 from tests.ops.prometheus_server import PrometheusServer
 from tests.ops.stack import DASHBOARDS, OpsStack

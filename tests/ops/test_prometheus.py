@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from citadel.config import load_settings
-from citadel.ops.assets import write_files
-from citadel.ops.prometheus import render_prometheus
+from citadel.ops.render.assets import write_files
+from citadel.ops.render.prometheus import render_prometheus
 from tests.helpers import free_port, smollm2_model, write_config
 from tests.ops.promtool_cases import Labels, alert_case, expected_alert, load_rules, series, write_test_file
 from tests.ops.tools import hxp_settings, run, tool

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from citadel.config import load_settings
-from citadel.ops.assets import write_files
-from citadel.ops.systemd import SystemdLayout, render_systemd
+from citadel.ops.render.assets import write_files
+from citadel.ops.render.systemd import SystemdLayout, render_systemd
 from tests.helpers import SMOLLM2_NAME, free_port, smollm2_model, write_config
 from tests.ops.stack import OpsStack
 from tests.ops.tools import hxp_settings, run, tool

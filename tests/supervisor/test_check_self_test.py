@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from citadel.cli.main import cli
 from citadel.config import load_settings
 from citadel.engines.local import find_service
-from citadel.ops.engine_self_test import run_engine_self_test
+from citadel.ops.prestart.engine_self_test import run_engine_self_test
 from tests.helpers import SMOLLM2_NAME, free_port, minilm_model, smollm2_model, write_config
 
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from citadel.cli import serve
 from citadel.cli.main import cli
 from citadel.config import CitadelSettings, ModelSettings, load_settings
-from citadel.ops.prestart import check_core_budget
+from citadel.ops.prestart.checks import check_core_budget
 from citadel.supervisor.cores import CoreBudgetError, CoreDemand, budget_threads, plan_threads
 from citadel.supervisor.plan import model_specs
 from tests.helpers import SMOLLM2_NAME, free_port, minilm_model, smollm2_model, write_config

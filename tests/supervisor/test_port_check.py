@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from citadel.ops.prestart import check_port_free
+from citadel.ops.prestart.checks import check_port_free
 from tests.helpers import free_port
 
 APP = """

@@ -11,7 +11,7 @@ from citadel.config import load_settings
 from citadel.engines import get_engine
 from citadel.engines.vllm import vllm_command
 from citadel.model_source import ModelSourceError, resolve_model_source
-from citadel.ops.prestart import check_port_free, run_checks
+from citadel.ops.prestart.checks import check_port_free, run_checks
 from citadel.supervisor.backoff import Backoff
 from tests.helpers import SMOLLM2_SOURCE, free_port, smollm2_model, write_config
 

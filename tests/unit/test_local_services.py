@@ -9,8 +9,8 @@ import pytest
 
 from citadel.config import load_settings
 from citadel.engines.local import find_service, local_services
-from citadel.ops.prestart import run_checks
-from citadel.ops.scrape import scrape_config
+from citadel.ops.prestart.checks import run_checks
+from citadel.ops.render.scrape import scrape_config
 from citadel.supervisor.plan import model_specs
 from tests.helpers import SMOLLM2_NAME, free_port, smollm2_model, write_config
 

@@ -14,11 +14,11 @@ from rich.table import Table
 
 from citadel.cli.marks import mark
 from citadel.cli.options import config_option, load_or_exit
-from citadel.ops.assets import gateway_url
-from citadel.ops.bench_chart import chart_html
-from citadel.ops.bench_plan import DEFAULT_LEVELS, DEFAULT_SCENARIO_TOKENS, BenchPlan, parse_scenarios
-from citadel.ops.bench_report import LevelStats, check_targets, level_stats, report_json
-from citadel.ops.bench_run import run_plan
+from citadel.ops.bench.chart import chart_html
+from citadel.ops.bench.plan import DEFAULT_LEVELS, DEFAULT_SCENARIO_TOKENS, BenchPlan, parse_scenarios
+from citadel.ops.bench.report import LevelStats, check_targets, level_stats, report_json
+from citadel.ops.bench.run import run_plan
+from citadel.ops.render.assets import gateway_url
 
 
 def _levels(text: str) -> tuple[int, ...]:

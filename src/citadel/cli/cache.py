@@ -17,7 +17,7 @@ from citadel.cache.backend import CacheBackendError, backend_name
 from citadel.cache.service import ResponseCache
 from citadel.cli.options import config_option, load_or_exit
 from citadel.config import CitadelSettings
-from citadel.ops.assets import gateway_url
+from citadel.ops.render.assets import gateway_url
 
 
 async def _clear_backend(settings: CitadelSettings, model: str | None) -> int:

@@ -9,8 +9,8 @@ import click
 from citadel.cli.options import config_option, load_or_exit
 from citadel.config import CitadelSettings
 from citadel.engines.local import find_service, local_services
-from citadel.ops.engine_self_test import run_engine_self_test, self_tested
-from citadel.ops.prestart import CheckResult, run_checks
+from citadel.ops.prestart.checks import CheckResult, run_checks
+from citadel.ops.prestart.engine_self_test import run_engine_self_test, self_tested
 
 
 def _line(result: CheckResult) -> str:

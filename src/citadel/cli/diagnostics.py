@@ -8,9 +8,9 @@ import click
 
 from citadel.cli.marks import mark, result_line
 from citadel.cli.options import config_option, load_or_exit
-from citadel.ops.doctor import diagnose
-from citadel.ops.probes import ProbeResult
-from citadel.ops.verify import VerifyOptions, run_verification
+from citadel.ops.diagnostics.doctor import diagnose
+from citadel.ops.diagnostics.probes import ProbeResult
+from citadel.ops.diagnostics.verify import VerifyOptions, run_verification
 
 _api_key_option = click.option(
     "--api-key",

@@ -10,7 +10,7 @@ import click
 
 from citadel.cli.marks import mark, result_line
 from citadel.cli.options import config_option, load_or_exit
-from citadel.ops.health import check_health
+from citadel.ops.diagnostics.health import check_health
 
 
 @click.command("health")

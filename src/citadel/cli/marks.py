@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from citadel.ops.probes import ProbeResult
+from citadel.ops.diagnostics.probes import ProbeResult
 
 
 def mark(ok: bool) -> str:

@@ -7,10 +7,10 @@ from pathlib import Path
 import click
 
 from citadel.cli.options import config_option, load_or_exit
-from citadel.ops.assets import RenderedFiles, write_files
-from citadel.ops.grafana import render_grafana
-from citadel.ops.prometheus import DEFAULT_ALERTMANAGER, render_prometheus
-from citadel.ops.systemd import SystemdLayout, default_executable, render_systemd
+from citadel.ops.render.assets import RenderedFiles, write_files
+from citadel.ops.render.grafana import render_grafana
+from citadel.ops.render.prometheus import DEFAULT_ALERTMANAGER, render_prometheus
+from citadel.ops.render.systemd import SystemdLayout, default_executable, render_systemd
 
 _out_option = click.option(
     "--out",

@@ -11,7 +11,7 @@ import click
 from citadel.cli.options import config_option, load_or_exit
 from citadel.cpu_features import usable_cores
 from citadel.logs import configure_logging
-from citadel.ops.prestart import run_checks
+from citadel.ops.prestart.checks import run_checks
 from citadel.supervisor import Reporter, Supervisor, gateway_spec, model_specs
 from citadel.supervisor.cores import CoreBudgetError, plan_threads
 

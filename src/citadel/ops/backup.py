@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from citadel.config import CitadelSettings
-from citadel.ops.dependencies import sqlite_path
+from citadel.ops.diagnostics.dependencies import sqlite_path
 
 MANIFEST = "MANIFEST.json"
 

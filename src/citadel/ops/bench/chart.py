@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import math
 
-from citadel.ops.bench_report import LevelStats, TargetCheck
+from citadel.ops.bench.report import LevelStats, TargetCheck
 
 _WIDTH, _HEIGHT, _MARGIN = 420, 220, 40
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")

@@ -6,8 +6,8 @@ import math
 from dataclasses import asdict, dataclass
 
 from citadel.config import CitadelSettings
-from citadel.ops.bench_plan import BenchPlan
-from citadel.ops.bench_run import LevelRun
+from citadel.ops.bench.plan import BenchPlan
+from citadel.ops.bench.run import LevelRun
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from citadel.ops.bench_plan import BenchPlan, Scenario
+from citadel.ops.bench.plan import BenchPlan, Scenario
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from citadel.config import CitadelSettings
-from citadel.ops.probes import ProbeResult, http_probe, tcp_probe
+from citadel.ops.diagnostics.probes import ProbeResult, http_probe, tcp_probe
 
 _DEFAULT_PORTS = MappingProxyType(
     {"postgresql": 5432, "redis": 6379, "rediss": 6379, "http": 80, "https": 443}

@@ -19,10 +19,10 @@ import psutil
 from citadel.config import CitadelSettings
 from citadel.config.sections import reachable_host
 from citadel.engines.local import local_services
-from citadel.ops.assets import gateway_url
-from citadel.ops.dependencies import probe_dependencies
-from citadel.ops.health import check_health
-from citadel.ops.probes import ProbeResult, chat_probe, tcp_probe
+from citadel.ops.diagnostics.dependencies import probe_dependencies
+from citadel.ops.diagnostics.health import check_health
+from citadel.ops.diagnostics.probes import ProbeResult, chat_probe, tcp_probe
+from citadel.ops.render.assets import gateway_url
 
 Section = tuple[str, list[ProbeResult]]
 _GIB = 1024**3

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from citadel.config import CitadelSettings
-from citadel.ops.assets import gateway_url
-from citadel.ops.dependencies import probe_dependencies
-from citadel.ops.probes import ProbeResult, http_probe
+from citadel.ops.diagnostics.dependencies import probe_dependencies
+from citadel.ops.diagnostics.probes import ProbeResult, http_probe
+from citadel.ops.render.assets import gateway_url
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,9 @@ import httpx
 
 from citadel.config import CitadelSettings
 from citadel.engines.local import local_services
-from citadel.ops.assets import gateway_url
-from citadel.ops.dependencies import probe_dependencies
-from citadel.ops.probes import ProbeResult, chat_probe, http_probe
+from citadel.ops.diagnostics.dependencies import probe_dependencies
+from citadel.ops.diagnostics.probes import ProbeResult, chat_probe, http_probe
+from citadel.ops.render.assets import gateway_url
 
 
 @dataclass(frozen=True, slots=True)

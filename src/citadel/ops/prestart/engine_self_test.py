@@ -15,7 +15,7 @@ from pathlib import Path
 from citadel.cpu_features import describe_cpu_features
 from citadel.engines.local import LocalService
 from citadel.exit_codes import EXIT_SELF_TEST_FAILED
-from citadel.ops.prestart import CheckResult
+from citadel.ops.prestart.checks import CheckResult
 from citadel.supervisor.exits import describe_exit
 
 SELF_TEST_MODULE = "citadel.model_service.self_test"

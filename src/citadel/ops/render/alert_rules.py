@@ -2,8 +2,8 @@
 
 Severities are the seed's escalation levels (E.1.1 ``escalation_matrix``): ``critical`` (service lost),
 ``high`` (users notice), ``medium`` (early warning: predictive, anomaly, pressure) and ``low`` (capacity
-planning). :mod:`citadel.ops.alertmanager` routes them. Annotations use only labels, never ``$value``, so
-that the text is stable and testable; the numbers are on the dashboards.
+planning). :mod:`citadel.ops.render.alertmanager` routes them. Annotations use only labels, never
+``$value``, so that the text is stable and testable; the numbers are on the dashboards.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from citadel.config import CitadelSettings, ModelSettings
-from citadel.ops.assets import local_models
-from citadel.ops.recording_rules import CPU_CORES, ERROR_RATIO, REQUEST_RATE, latency_quantile
-from citadel.ops.scrape import GATEWAY_JOB, MODELS_JOB
+from citadel.ops.render.assets import local_models
+from citadel.ops.render.recording_rules import CPU_CORES, ERROR_RATIO, REQUEST_RATE, latency_quantile
+from citadel.ops.render.scrape import GATEWAY_JOB, MODELS_JOB
 
 # Why these numbers: the share of failed requests users start to notice, the share of the queue limit at which
 # new requests are about to be refused, the KV-cache use at which vLLM starts preempting sequences, and the

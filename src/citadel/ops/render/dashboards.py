@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from citadel.config import CitadelSettings
-from citadel.ops.assets import local_models
-from citadel.ops.grafana_model import Panel, Target, dashboard_json
-from citadel.ops.scrape import MODELS_JOB
+from citadel.ops.render.assets import local_models
+from citadel.ops.render.grafana_model import Panel, Target, dashboard_json
+from citadel.ops.render.scrape import MODELS_JOB
 
 RATE = "$__rate_interval"
 MODEL = 'model=~"$model"'

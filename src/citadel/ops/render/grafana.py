@@ -8,8 +8,8 @@ from typing import Any
 import yaml
 
 from citadel.config import CitadelSettings
-from citadel.ops.assets import RenderedFiles
-from citadel.ops.dashboards import operations_dashboard, usage_dashboard
+from citadel.ops.render.assets import RenderedFiles
+from citadel.ops.render.dashboards import operations_dashboard, usage_dashboard
 
 DASHBOARD_DIR = "/var/lib/grafana/dashboards/citadel"
 

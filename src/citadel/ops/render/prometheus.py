@@ -7,11 +7,11 @@ from typing import Any
 import yaml
 
 from citadel.config import CitadelSettings
-from citadel.ops.alert_rules import alert_groups
-from citadel.ops.alertmanager import alertmanager_config
-from citadel.ops.assets import RenderedFiles
-from citadel.ops.recording_rules import recording_groups
-from citadel.ops.scrape import RULE_FILES, scrape_config
+from citadel.ops.render.alert_rules import alert_groups
+from citadel.ops.render.alertmanager import alertmanager_config
+from citadel.ops.render.assets import RenderedFiles
+from citadel.ops.render.recording_rules import recording_groups
+from citadel.ops.render.scrape import RULE_FILES, scrape_config
 
 DEFAULT_ALERTMANAGER = "127.0.0.1:9093"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
-from citadel.ops.scrape import MODELS_JOB
+from citadel.ops.render.scrape import MODELS_JOB
 
 RATE_WINDOW = "5m"
 QUANTILES = MappingProxyType({"p50": 0.5, "p95": 0.95, "p99": 0.99})

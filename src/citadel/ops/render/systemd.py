@@ -17,8 +17,8 @@ from pathlib import Path
 from citadel.config import CitadelSettings
 from citadel.engines.local import local_services
 from citadel.exit_codes import EXIT_SELF_TEST_FAILED
-from citadel.ops.assets import RenderedFiles
-from citadel.ops.templates import template_environment
+from citadel.ops.render.assets import RenderedFiles
+from citadel.ops.render.template_env import template_environment
 
 _SIZE_UNITS = (("T", 1024**4), ("G", 1024**3), ("M", 1024**2), ("K", 1024))
 
