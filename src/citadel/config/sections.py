@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 _NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
 _MEMORY_PATTERN = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)B?$", re.IGNORECASE)
@@ -493,3 +493,25 @@ class RequestLogSettings(Section):
     retention_days: int | None = Field(default=30, ge=1, description="Seed F.1.1 raw_logs: 30d.")
     audit_retention_days: int | None = Field(default=365, ge=1)
     purge_interval_s: float = Field(default=3600.0, gt=0)
+
+
+class TracingSettings(Section):
+    """Traces, exported with OTLP/HTTP: off (no exporter, no spans) unless ``endpoint`` is set."""
+
+    endpoint: str | None = Field(
+        default=None, description="OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318 (/v1/traces is added)."
+    )
+    headers: dict[str, SecretStr] = Field(default_factory=dict, description="Sent to the collector (auth).")
+    service_name: str = Field(default="citadel", min_length=1, description="Prefix of service.name.")
+    sample_ratio: float = Field(
+        default=1.0, ge=0, le=1, description="Of new traces (a parent decides its own)."
+    )
+    timeout_s: float = Field(default=10.0, gt=0, description="Budget of one export request.")
+    exclude_paths: list[str] = Field(default_factory=lambda: ["/health", "/metrics"])
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL (OTLP/HTTP)")
+        return value

@@ -21,6 +21,7 @@ from citadel.config.sections import (
     RedisSettings,
     RequestLogSettings,
     SupervisorSettings,
+    TracingSettings,
     VectorSettings,
 )
 
@@ -56,6 +57,7 @@ class CitadelSettings(BaseSettings):
     request_log: RequestLogSettings = Field(default_factory=RequestLogSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
 
     @model_validator(mode="before")
     @classmethod
