@@ -57,8 +57,10 @@ async def test_spans_nest_and_the_traceparent_names_the_current_span() -> None:
     assert spans["upstream attempt"].parent is not None
     assert spans["upstream attempt"].parent.span_id == outer.get_span_context().span_id
     served = spans["POST /v1/chat/completions"]
-    assert served.parent is not None and served.parent.span_id == context.span_id
-    assert served.context is not None and served.context.trace_id == context.trace_id
+    assert served.parent is not None
+    assert served.parent.span_id == context.span_id
+    assert served.context is not None
+    assert served.context.trace_id == context.trace_id
     assert spans["upstream attempt"].attributes == {"citadel.attempt": 1}
     assert spans["gateway"].resource.attributes["service.name"] == "citadel-gateway"
 
