@@ -43,8 +43,8 @@ async def test_chat_is_proxied_and_counted(gateway: httpx.AsyncClient) -> None:
     usage = response.json()["usage"]
     metrics = (await gateway.get("/metrics")).text
     assert (
-        f'llm_requests_total{{endpoint="/v1/chat/completions",model="{SMOLLM2_NAME}",status="success"}} 1.0'
-        in metrics
+        'llm_requests_total{cache="none",endpoint="/v1/chat/completions",'
+        f'model="{SMOLLM2_NAME}",status="success"}} 1.0' in metrics
     )
     assert (
         f'llm_tokens_processed_total{{model="{SMOLLM2_NAME}",type="prompt"}} {usage["prompt_tokens"]}.0'

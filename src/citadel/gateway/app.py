@@ -21,6 +21,7 @@ from citadel.gateway.breaker import Clock
 from citadel.gateway.deps import require_admin, require_api_key, require_vectors
 from citadel.gateway.directory import ModelDirectory
 from citadel.gateway.fast_path import GatewayApp
+from citadel.gateway.finish import Finisher
 from citadel.gateway.forwarding import Forwarder
 from citadel.gateway.health import HealthMonitor
 from citadel.gateway.log_format import configure_gateway_logging
@@ -87,8 +88,8 @@ def create_gateway_app(
                 monitor,
                 metrics,
                 max_attempts=gateway.max_attempts,
-                access_log=gateway.access_log,
             )
+            app.state.finisher = Finisher(metrics, governance, cache, semantic, access_log=gateway.access_log)
             app.state.governance = governance
             app.state.response_cache = cache
             app.state.vectors = vectors

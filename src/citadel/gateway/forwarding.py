@@ -6,6 +6,11 @@ model; when a model has none left, its ``fallbacks`` are tried in order. A timeo
 retried: the model was working on it and another try would double the cost. When no replica of the model or
 its fallbacks could be tried at all, those that are down are probed at once (one probe per replica, shared
 by concurrent requests) and the request goes ahead if one answered; only then is it a 503.
+
+The forwarder keeps the replicas' state (load, health, breakers) and the per-attempt counters (retries,
+fallbacks, pool exhaustion); what became of the request itself (the model that answered, its usage, the
+upstream's time, an error's code) it writes into the request's :class:`RequestOutcome`, which is counted
+once when the answer is out (:mod:`.finish`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from citadel.errors import ServiceUnavailable
 from citadel.gateway.directory import ModelDirectory, ModelPool
 from citadel.gateway.health import HealthMonitor
 from citadel.gateway.metrics import GatewayMetrics
+from citadel.gateway.outcome import RequestOutcome, error_code
 from citadel.gateway.replicas import Replica
 from citadel.gateway.request import ParsedRequest
 from citadel.gateway.streaming import RelayResponse, StreamOutcome
@@ -33,41 +39,32 @@ from citadel.gateway.upstream_http import (
     UpstreamError,
     UpstreamResponse,
 )
-from citadel.gateway.usage import StreamTail, usage_counts
+from citadel.gateway.usage import usage_counts
 
 logger = logging.getLogger(__name__)
 
 # Response headers of the upstream that the client should see; hop-by-hop ones are the server's business.
 _PASSED_HEADERS = ("content-type", "cache-control", "retry-after", "content-encoding")
 MODEL_HEADER = "x-citadel-model"
-# The ``status`` label of llm_requests_total for each way a stream can end.
-_STREAM_STATUS = {
-    StreamOutcome.SUCCESS: "success",
-    StreamOutcome.FAILED: "error",
-    StreamOutcome.ABANDONED: "cancelled",
-}
 
 
 @dataclass(slots=True)
 class Exchange:
-    """One client request on its way through the gateway."""
+    """One client request on its way to a model: what to send, and where to write what became of it."""
 
-    endpoint: str
     request: ParsedRequest
-    requested: str  # the model name the metrics of a failed request are counted under
-    request_id: str
-    started: float  # time.perf_counter() when the gateway got the request
-    headers: dict[str, str]  # extra response headers (e.g. the routing rule)
-    upstream_s: float = 0.0  # time spent waiting on upstreams, to tell the gateway's own share
-    usage: dict[str, int] | None = None  # the answer's token counts, once it is complete
+    headers: dict[str, str]  # extra response headers (e.g. the routing rule, rate limits)
+    outcome: RequestOutcome
 
 
 class _StatusFailure(AttemptFailed):
     """A replica answered 5xx; if no other can answer, the client gets this answer as it was."""
 
-    def __init__(self, response: Response) -> None:
+    def __init__(self, response: Response, model: str, content: bytes) -> None:
         super().__init__(FailureKind.STATUS, f"answered {response.status_code}")
         self.response = response
+        self.model = model
+        self.content = content
 
 
 class Forwarder:
@@ -81,32 +78,22 @@ class Forwarder:
         metrics: GatewayMetrics,
         *,
         max_attempts: int,
-        access_log: bool = False,
     ) -> None:
         self._client = client
         self._directory = directory
         self._monitor = monitor
         self._metrics = metrics
         self._max_attempts = max_attempts
-        self._access_log = access_log
         self._deadlines = {pool.name: deadlines(pool.timeouts) for pool in directory.pools()}
 
     async def forward(self, pool: ModelPool, exchange: Exchange) -> Response:
-        """The first good answer from ``pool`` or its fallbacks; a typed error if none could give one."""
-        active = self._metrics.child(self._metrics.active, exchange.requested)
-        active.inc()
-        try:
-            return await self._forward(pool, exchange)
-        except asyncio.CancelledError:  # the client went away
-            active.dec()
-            self._count(exchange.requested, exchange, "cancelled")
-            raise
-        except BaseException:
-            active.dec()
-            self._count(exchange.requested, exchange, "error")
-            raise
+        """The first good answer from ``pool`` or its fallbacks; a typed error if none could give one.
 
-    async def _forward(self, pool: ModelPool, exchange: Exchange) -> Response:
+        The request counts in ``llm_active_requests`` from here until it is finished (:mod:`.finish`).
+        """
+        outcome = exchange.outcome
+        outcome.pool = outcome.in_flight = pool.name
+        self._metrics.child(self._metrics.active, pool.name).inc()
         chain = [pool, *(self._directory.resolve(name) for name in pool.fallbacks)]
         response = await self._through(pool, chain, exchange)
         # No replica could even be tried: ask the ones that are down once more (a restarted model service
@@ -157,8 +144,10 @@ class Forwarder:
         if last is None:
             return None
         if isinstance(last, _StatusFailure):
-            self._metrics.child(self._metrics.active, exchange.requested).dec()
-            self._count(exchange.requested, exchange, "error")
+            outcome = exchange.outcome
+            outcome.served_model = last.model
+            outcome.failed = True
+            outcome.error_code = error_code(last.content)
             return last.response
         raise last.client_error(pool.name)
 
@@ -170,11 +159,11 @@ class Forwarder:
         try:
             try:
                 upstream = await self._client.post(
-                    replica.url(exchange.endpoint),
+                    replica.url(exchange.outcome.endpoint),
                     body,
                     replica.request_headers,
                     self._deadlines[pool.name],
-                    request_id=exchange.request_id,
+                    request_id=exchange.outcome.request_id,
                 )
             except PoolTimeout as exc:
                 # The replica never saw the request: no verdict for its breaker, nothing for its health.
@@ -204,16 +193,20 @@ class Forwarder:
                 raise classify(exc) from exc
             finally:
                 upstream.release()
-            exchange.upstream_s += time.perf_counter() - sent
+            outcome = exchange.outcome
+            answered = time.perf_counter()
+            outcome.upstream_s += answered - sent
             response = Response(content, upstream.status, _passed_headers(upstream, pool, exchange))
             if upstream.status >= 500:
                 succeeded = False
-                raise _StatusFailure(response)
+                raise _StatusFailure(response, pool.name, content)
             succeeded = True
             replica.note_success()
-            self._finish(
-                pool, exchange, "success" if upstream.status < 400 else "error", usage_counts(content)
-            )
+            outcome.served_model = pool.name
+            outcome.ready_at = answered
+            outcome.usage = usage_counts(content)
+            if upstream.status >= 400:
+                outcome.error_code = error_code(content)
             return response
         finally:
             if not handed_over:
@@ -241,62 +234,25 @@ class Forwarder:
             upstream.close()
             raise AttemptFailed(FailureKind.DISCONNECTED, "the stream ended before its first event")
         now = time.perf_counter()
-        exchange.upstream_s += now - sent
-        self._metrics.child(self._metrics.ttft, pool.name).observe(now - exchange.started)
-        self._metrics.child(self._metrics.overhead, pool.name).observe(
-            max(0.0, now - exchange.started - exchange.upstream_s)
-        )
+        outcome = exchange.outcome
+        outcome.upstream_s += now - sent
+        outcome.served_model = pool.name
+        outcome.ready_at = outcome.first_event_at = now
 
-        def finish(outcome: StreamOutcome, tail: StreamTail) -> None:
+        def finish(ended: StreamOutcome) -> None:
             replica.end()
-            if outcome is StreamOutcome.SUCCESS:
+            if ended is StreamOutcome.SUCCESS:
                 replica.note_success()
-            _verdict(replica, {StreamOutcome.SUCCESS: True, StreamOutcome.FAILED: False}.get(outcome))
-            status = _STREAM_STATUS[outcome]
-            self._finish(pool, exchange, status, tail.usage(), overhead=False)
-            if outcome is StreamOutcome.FAILED:
+            _verdict(replica, {StreamOutcome.SUCCESS: True, StreamOutcome.FAILED: False}.get(ended))
+            if ended is StreamOutcome.FAILED:
                 logger.warning(
                     "stream broke off mid-way", extra={"model": pool.name, "replica": replica.base_url}
                 )
 
         headers = _passed_headers(upstream, pool, exchange)
-        return RelayResponse(upstream, first, headers, finish, strip_usage=exchange.request.usage_added)
-
-    def _finish(
-        self,
-        pool: ModelPool,
-        exchange: Exchange,
-        status: str,
-        usage: dict[str, int],
-        *,
-        overhead: bool = True,
-    ) -> None:
-        self._metrics.child(self._metrics.active, exchange.requested).dec()
-        exchange.usage = usage
-        elapsed = self._count(pool.name, exchange, status)
-        if overhead:
-            self._metrics.child(self._metrics.overhead, pool.name).observe(
-                max(0.0, elapsed - exchange.upstream_s)
-            )
-        for kind, count in usage.items():
-            if count > 0:
-                self._metrics.child(self._metrics.tokens, pool.name, kind).inc(count)
-
-    def _count(self, model: str, exchange: Exchange, status: str) -> float:
-        elapsed = time.perf_counter() - exchange.started
-        self._metrics.child(self._metrics.requests, model, exchange.endpoint, status).inc()
-        self._metrics.child(self._metrics.duration, model, exchange.endpoint).observe(elapsed)
-        if self._access_log:
-            logger.info(
-                "request done",
-                extra={
-                    "model": model,
-                    "endpoint": exchange.endpoint,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                },
-            )
-        return elapsed
+        return RelayResponse(
+            upstream, first, headers, finish, outcome, strip_usage=exchange.request.usage_added
+        )
 
 
 def _verdict(replica: Replica, succeeded: bool | None) -> None:

@@ -26,7 +26,7 @@ class GatewayMetrics:
     """All of the gateway's metrics, registered on ``registry``.
 
     >>> metrics = GatewayMetrics(CollectorRegistry())
-    >>> metrics.requests.labels("phi-3-mini", "/v1/chat/completions", "success").inc()
+    >>> metrics.requests.labels("phi-3-mini", "/v1/chat/completions", "success", "none").inc()
     """
 
     def __init__(self, registry: CollectorRegistry, *, multiprocess_dir: Path | None = None) -> None:
@@ -35,8 +35,9 @@ class GatewayMetrics:
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.requests = Counter(
             "llm_requests_total",
-            "Requests through the gateway, by the model that answered.",
-            ["model", "endpoint", "status"],
+            "Requests through the gateway, by the model that answered; cache says whether the response "
+            "cache answered it (hit), was asked and forwarded it (miss) or was not asked (none).",
+            ["model", "endpoint", "status", "cache"],
             registry=registry,
         )
         self.duration = Histogram(

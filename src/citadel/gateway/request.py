@@ -14,11 +14,14 @@ from citadel.errors import InvalidRequest
 from citadel.http_body import decode_json
 
 _CHARS_PER_TOKEN = 4  # a rough estimate for routing rules; the model service counts exactly
+# Put in front of a body's first member when the gateway asks for a stream's usage itself: the client's bytes
+# follow unchanged (a body without ``stream_options`` cannot get the key twice).
+_INCLUDE_USAGE = b'"stream_options":{"include_usage":true},'
 
 
 @dataclass(frozen=True, slots=True)
 class ParsedRequest:
-    """``raw`` is forwarded unchanged unless another model answers (see :meth:`for_model`)."""
+    """``raw`` is forwarded unchanged unless something must change it (see :meth:`for_model`)."""
 
     raw: bytes
     body: dict[str, Any]
@@ -34,12 +37,22 @@ class ParsedRequest:
         options = self.body.get("stream_options")
         return not (isinstance(options, dict) and options.get("include_usage") is True)
 
+    def with_body(self, body: dict[str, Any]) -> ParsedRequest:
+        """This request with another body (retrieval's), serialised once; the fields the gateway reads are
+        the ones already checked."""
+        return ParsedRequest(raw=json.dumps(body).encode(), body=body, model=self.model, stream=self.stream)
+
     def for_model(self, name: str) -> bytes:
-        """The body to send to model ``name``: unchanged if it is the one asked for and needs nothing added;
-        else renamed and, for a stream, with ``stream_options.include_usage`` set."""
+        """The body to send to model ``name``: the client's bytes when it is the model asked for; for a
+        stream whose client did not ask for its usage, with ``stream_options.include_usage`` set (put in
+        front of the client's bytes when it has no ``stream_options``); re-serialised only to rename."""
         added = self.usage_added
-        if name == self.model and not added:
-            return self.raw
+        if name == self.model:
+            if not added:
+                return self.raw
+            if "stream_options" not in self.body:
+                start = self.raw.index(b"{") + 1  # the body has members: it names a model
+                return self.raw[:start] + _INCLUDE_USAGE + self.raw[start:]
         body = {**self.body, "model": name}
         if added:
             options = self.body.get("stream_options")

@@ -1,19 +1,25 @@
 """What every proxied request goes through: admission, retrieval, the response cache, forwarding, the log.
 
     parse → admit (key, model, budget, rate limit) → retrieval (chat) → exact cache (then semantic)
-          → route → forward (replicas, retries, fallbacks) → answer, watched → request log, cache store
+          → route → forward (replicas, retries, fallbacks) → answer, watched → finish (metrics, request
+            log, usage, cache store)
 
 Both ways in (``GatewayApp``'s fast path and FastAPI's routes, for browsers) call :func:`complete`, and the
 fast path skips FastAPI's middleware: whatever every proxied request must pass belongs here.
+
+A request is parsed once. Its bytes go upstream as the client sent them unless something must change them:
+retrieval (which rewrites the messages), routing or a fallback (which rename the model), or a stream whose
+usage the gateway asks for (see :meth:`ParsedRequest.for_model`). Answers go back as the upstream sent them;
+what the gateway adds goes in headers. Each step writes what it learns into the request's one
+:class:`RequestOutcome`, which :class:`~citadel.gateway.finish.Finisher` counts once.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import State
@@ -31,108 +37,118 @@ from citadel.cache import (
 from citadel.cache.semantic import SemanticCache
 from citadel.cache.service import ResponseCache
 from citadel.errors import CitadelError, ServiceUnavailable, UnexpectedError, error_response
-from citadel.gateway.forwarding import MODEL_HEADER, Exchange, Forwarder
-from citadel.gateway.observer import AnswerObserver, ObservedResponse
+from citadel.gateway.finish import Finisher
+from citadel.gateway.forwarding import Exchange, Forwarder
+from citadel.gateway.observer import ObservedResponse
+from citadel.gateway.outcome import CacheUse, RequestOutcome
 from citadel.gateway.request import ParsedRequest, parse_request
 from citadel.gateway.request_id import HEADER_KEY as REQUEST_ID_HEADER_KEY
 from citadel.gateway.request_id import current_request_id
 from citadel.gateway.routing import Router
-from citadel.governance import Admission, Governance, RequestLogEntry
+from citadel.governance import Governance
 from citadel.governance.estimate import estimate_tokens
 from citadel.vectors import RETRIEVAL_HEADER, Augmented, Vectors, augment, retrieval_header
 from citadel.vectors.retrieval import EXTENSION_FIELD
 
 CHAT = "/v1/chat/completions"
+# The collection retrieval searched (the point ids are in x-citadel-retrieval).
+RETRIEVAL_COLLECTION_HEADER = "x-citadel-retrieval-collection"
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)
 class _Request:
-    """One request's state between the steps."""
+    """One request between the steps: what it asks (parsed once), what its cache plan is, how it ends."""
 
-    endpoint: str
-    parsed: ParsedRequest
-    started: float
-    request_id: str
-    admission: Admission | None = None
-    plan: CachePlan | None = None
-    hit: CachedResponse | None = None
-    augmented: Augmented | None = None
-    exchange: Exchange | None = None  # once routed
+    __slots__ = ("outcome", "parsed", "plan")
+
+    def __init__(self, parsed: ParsedRequest, outcome: RequestOutcome) -> None:
+        self.parsed = parsed
+        self.outcome = outcome
+        self.plan: CachePlan | None = None
 
 
 async def complete(
     state: State, endpoint: str, raw: bytes, headers: Mapping[str, str], request_id: str | None = None
 ) -> Response:
-    """The answer to one proxied request, watched until it is out (then logged and, if asked, cached).
+    """The answer to one proxied request, watched until it is out, then finished once (counted, logged
+    and, if asked, cached).
 
     ``request_id``: given by the fast path, which leaves adding its header to the answer; otherwise the
     request id middleware's (which adds the header itself). A bug in any step is answered as a 500 naming
     the request id, logged here once with its traceback, and written to the request log as an error.
     """
-    request = _Request(
-        endpoint, parse_request(raw), time.perf_counter(), request_id or current_request_id.get() or ""
+    parsed = parse_request(raw)
+    outcome = RequestOutcome(
+        endpoint, request_id or current_request_id.get() or "", time.perf_counter(), model=parsed.model
     )
-    observer = AnswerObserver(request.started, keep_body=False)
+    request = _Request(parsed, outcome)
+    finisher: Finisher = state.finisher
     try:
-        response = await _answer(state, request, headers, observer)
+        response = await _answer(state, request, headers)
     except CitadelError as exc:
+        outcome.error_code = exc.code or exc.error_type
         response = error_response(exc)
+    except asyncio.CancelledError:  # the client or the server gave up on it: counted, then let go
+        finisher.account(outcome)
+        raise
     except Exception:
-        logger.exception("unexpected error answering %s (request %s)", endpoint, request.request_id)
-        response = error_response(UnexpectedError(request.request_id))
+        logger.exception("unexpected error answering %s (request %s)", endpoint, outcome.request_id)
+        error = UnexpectedError(outcome.request_id)
+        outcome.error_code = error.code
+        response = error_response(error)
 
     async def finish() -> None:
-        await _finish(state, request, observer)
+        await finisher.finish(outcome, request.plan, request.parsed.body)
 
     added = [(REQUEST_ID_HEADER_KEY, request_id.encode())] if request_id else []
-    return ObservedResponse(response, observer, finish, added)
+    return ObservedResponse(response, outcome, finish, added)
 
 
-async def _answer(
-    state: State, request: _Request, headers: Mapping[str, str], observer: AnswerObserver
-) -> Response:
+async def _answer(state: State, request: _Request, headers: Mapping[str, str]) -> Response:
     governance: Governance = state.governance
-    parsed = request.parsed
-    request.admission = await governance.admit(
+    parsed, outcome = request.parsed, request.outcome
+    admission = await governance.admit(
         headers.get("authorization"), parsed.model, estimate_tokens(len(parsed.raw), parsed.max_tokens())
     )
-    extra = dict(request.admission.headers)
-    if EXTENSION_FIELD in parsed.body or (request.endpoint == CHAT and state.vectors is not None):
-        request.augmented = await _retrieve(state.vectors, parsed.body)
-        request.parsed = parsed = parse_request(json.dumps(request.augmented.body).encode())
-        if request.augmented.collection is not None:
-            extra[RETRIEVAL_HEADER] = retrieval_header(request.augmented.point_ids)
+    outcome.key_id = admission.key_id
+    extra = dict(admission.headers)
+    vectors: Vectors | None = state.vectors
+    if _wants_retrieval(vectors, outcome.endpoint, parsed):
+        augmented = await _retrieve(vectors, parsed.body)
+        request.parsed = parsed = parsed.with_body(augmented.body)
+        if augmented.collection is not None:
+            extra[RETRIEVAL_HEADER] = retrieval_header(augmented.point_ids)
+            extra[RETRIEVAL_COLLECTION_HEADER] = augmented.collection
     cache: ResponseCache = state.response_cache
-    key_id = request.admission.key_id
+    key_id = admission.key_id
     request.plan = cache.plan(
-        request.endpoint,
+        outcome.endpoint,
         parsed.body,
         header=headers.get(CACHE_HEADER),
         api_key_id=str(key_id) if key_id is not None else None,
     )
     if request.plan is not None:
-        request.hit = await _cached(cache, state.semantic_cache, request)
-        if request.hit is not None:
-            return _replay(request.hit, extra)
+        hit = await _cached(cache, state.semantic_cache, request.plan, parsed, outcome.endpoint)
+        if hit is not None:
+            outcome.cache = CacheUse.HIT
+            outcome.served_model = hit.model
+            return _replay(hit, extra)
+        outcome.cache = CacheUse.MISS
+        outcome.keep_answer()  # to store the answer once it is out
         extra[STATUS_HEADER] = MISS
-        observer.keep_body = True  # to store the answer once it is out
     routing: Router = state.routing
     pool, route_headers = routing.resolve(parsed, headers)
-    request.exchange = exchange = Exchange(
-        endpoint=request.endpoint,
-        request=parsed,
-        requested=pool.name,
-        request_id=request.request_id,
-        started=request.started,
-        headers={**route_headers, **extra},
-    )
     forwarder: Forwarder = state.forwarder
-    response = await forwarder.forward(pool, exchange)
-    if request.augmented is not None and request.augmented.collection is not None and not parsed.stream:
-        response = _with_extension(response, request.augmented.extension)
-    return response
+    return await forwarder.forward(pool, Exchange(parsed, {**route_headers, **extra}, outcome))
+
+
+def _wants_retrieval(vectors: Vectors | None, endpoint: str, parsed: ParsedRequest) -> bool:
+    """Whether the body must go through retrieval: it carries the ``citadel`` field (which never goes
+    upstream), or it is a chat request to a model with a retrieval default."""
+    if EXTENSION_FIELD in parsed.body:
+        return True
+    return endpoint == CHAT and vectors is not None and parsed.model in vectors.settings.vectors.retrieval
 
 
 async def _retrieve(vectors: Vectors | None, body: dict[str, Any]) -> Augmented:
@@ -148,12 +164,15 @@ async def _retrieve(vectors: Vectors | None, body: dict[str, Any]) -> Augmented:
 
 
 async def _cached(
-    cache: ResponseCache, semantic: SemanticCache | None, request: _Request
+    cache: ResponseCache,
+    semantic: SemanticCache | None,
+    plan: CachePlan,
+    parsed: ParsedRequest,
+    endpoint: str,
 ) -> CachedResponse | None:
-    assert request.plan is not None
-    hit = await cache.get(request.plan)
-    if hit is None and semantic is not None and not request.plan.stream:
-        found = await semantic.lookup(request.plan, request.parsed.body, request.endpoint)
+    hit = await cache.get(plan)
+    if hit is None and semantic is not None and not plan.stream:
+        found = await semantic.lookup(plan, parsed.body, endpoint)
         hit = found.response if found is not None else None
     return hit
 
@@ -163,69 +182,3 @@ def _replay(hit: CachedResponse, extra: dict[str, str]) -> Response:
     if hit.streamed:
         return StreamingResponse(replay_chunks(hit), headers=headers, media_type=hit.content_type)
     return Response(hit.body, status_code=hit.status, headers=headers, media_type=hit.content_type)
-
-
-def _with_extension(response: Response, extension: dict[str, Any]) -> Response:
-    """A JSON answer with the ``citadel`` extension field (which points retrieval used) added."""
-    if response.status_code != 200:
-        return response
-    try:
-        body = json.loads(bytes(response.body))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return response
-    body[EXTENSION_FIELD] = extension
-    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-    return Response(json.dumps(body).encode(), status_code=200, headers=headers)
-
-
-async def _finish(state: State, request: _Request, observer: AnswerObserver) -> None:
-    """Log the request (never blocks) and store a fresh, complete, successful answer in the cache."""
-    governance: Governance = state.governance
-    served = observer.header(MODEL_HEADER)
-    # The forwarder's count first: a stream's usage chunk may have been kept from the client (and so from
-    # the observer) when the gateway asked for it on the client's behalf.
-    exchange = request.exchange
-    usage = exchange.usage if exchange is not None and exchange.usage is not None else observer.usage
-    hit = request.hit is not None
-    # 499 (nginx's "client closed request"): the client left before the whole answer was out.
-    status = observer.status if observer.completed else 499
-    error = observer.error_code or (None if observer.completed else "client_disconnected")
-    ttft = observer.first_byte_at - request.started if observer.first_byte_at is not None else None
-    governance.record(
-        RequestLogEntry(
-            request_id=request.request_id,
-            key_id=request.admission.key_id if request.admission is not None else None,
-            model=request.parsed.model,
-            served_model=served,
-            endpoint=request.endpoint,
-            status_code=status,
-            error_type=error,
-            latency_ms=(time.perf_counter() - request.started) * 1000,
-            ttft_ms=ttft * 1000 if ttft is not None else None,
-            prompt_tokens=0 if hit else usage.get("prompt", 0),
-            completion_tokens=0 if hit else usage.get("completion", 0),
-            cost=0.0 if hit else None,
-            cache_hit=hit,
-        )
-    )
-    if request.plan is not None and not hit and status == 200 and observer.completed:
-        await _store(state, request, observer, served)
-
-
-async def _store(state: State, request: _Request, observer: AnswerObserver, served: str | None) -> None:
-    assert request.plan is not None
-    cache: ResponseCache = state.response_cache
-    if request.plan.stream:
-        recorder = cache.recorder()
-        for chunk in observer.chunks:
-            recorder.add(chunk)
-        answer = recorder.result(model=served)
-    else:
-        content_type = observer.header("content-type") or "application/json"
-        answer = CachedResponse(200, content_type, body=b"".join(observer.chunks), model=served)
-    if answer is None:
-        return
-    await cache.put(request.plan, answer)
-    semantic: SemanticCache | None = state.semantic_cache
-    if semantic is not None and not request.plan.stream:
-        await semantic.store(request.plan, request.parsed.body, request.endpoint, answer)

@@ -12,8 +12,11 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from citadel.errors import error_body
+from citadel.gateway.outcome import RequestOutcome
 from citadel.gateway.upstream_http import UpstreamError, UpstreamResponse
 from citadel.gateway.usage import StreamTail, UsageChunkFilter
+
+BROKEN_STREAM_CODE = "upstream_failed"
 
 
 class StreamOutcome(enum.Enum):
@@ -24,15 +27,16 @@ class StreamOutcome(enum.Enum):
 
 def error_event(message: str) -> bytes:
     """An SSE event in OpenAI's error shape; the openai SDK raises ``APIError`` when it reads one."""
-    body = error_body(message, "server_error", code="upstream_failed")
+    body = error_body(message, "server_error", code=BROKEN_STREAM_CODE)
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
 class RelayResponse(Response):
-    """Sends ``first`` and then the rest of ``upstream``'s body as it arrives.
+    """Sends ``first`` and then the rest of ``upstream``'s body as it arrives, byte for byte.
 
-    ``on_finish`` is called exactly once with how the stream ended and its tail (for the usage chunk),
-    whatever happens: the upstream breaking, the client leaving, or the response never being sent.
+    When the stream is over, whatever happened (the upstream breaking, the client leaving), its usage (read
+    once, from the tail), error code and failure go into ``outcome``, and then ``on_finish`` is called
+    exactly once with how the stream ended.
     """
 
     def __init__(
@@ -40,7 +44,8 @@ class RelayResponse(Response):
         upstream: UpstreamResponse,
         first: bytes,
         headers: dict[str, str],
-        on_finish: Callable[[StreamOutcome, StreamTail], None],
+        on_finish: Callable[[StreamOutcome], None],
+        outcome: RequestOutcome,
         *,
         strip_usage: bool = False,
     ) -> None:
@@ -54,6 +59,7 @@ class RelayResponse(Response):
         self._upstream = upstream
         self._first = first
         self._on_finish = on_finish
+        self._request = outcome
         self._tail = StreamTail()
         self._outcome = StreamOutcome.ABANDONED
         self._filter = UsageChunkFilter() if strip_usage else None
@@ -76,7 +82,17 @@ class RelayResponse(Response):
                 self._upstream.release()
             else:  # never hand a half-read connection back to the pool
                 self._upstream.close()
-            self._on_finish(self._outcome, self._tail)
+            self._record()
+            self._on_finish(self._outcome)
+
+    def _record(self) -> None:
+        outcome = self._request
+        outcome.usage = self._tail.usage()
+        if self._outcome is StreamOutcome.FAILED:
+            outcome.failed = True
+            outcome.error_code = BROKEN_STREAM_CODE
+        elif self._outcome is StreamOutcome.SUCCESS:
+            outcome.error_code = self._tail.error_code()
 
     async def _pump(self, send: Send, watch: asyncio.Task[None] | None) -> None:
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})

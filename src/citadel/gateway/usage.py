@@ -1,8 +1,14 @@
-"""Token counts from an upstream answer, read without parsing the whole JSON (the hot path's cheapest way)."""
+"""Token counts from an upstream answer, read without parsing the whole JSON (the hot path's cheapest way).
+
+Each answer's usage is read once: a JSON answer's by the forwarder when its body is in, a stream's by the
+relay from the stream's tail when it ends; both write it into the request's outcome.
+"""
 
 from __future__ import annotations
 
 import re
+
+from citadel.gateway.outcome import error_code
 
 _TOKENS = re.compile(rb'"(prompt|completion)_tokens"\s*:\s*(\d+)')
 _TAIL_BYTES = 4096  # enough to hold the final usage chunk of an SSE stream
@@ -38,6 +44,15 @@ class StreamTail:
 
     def usage(self) -> dict[str, int]:
         return usage_counts(self._tail)
+
+    def error_code(self) -> str | None:
+        """The error code of the stream's last error event (a model service's own), if it sent one."""
+        if b'"error"' not in self._tail:  # the common case, without parsing anything
+            return None
+        for event in reversed(self._tail.split(b"\n\n")):
+            if b'"error"' in event and event.startswith(b"data: "):
+                return error_code(event[len(b"data: ") :])
+        return None
 
 
 def _usage_only(event: bytes) -> bool:
