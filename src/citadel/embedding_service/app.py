@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import FastAPI
@@ -22,16 +23,26 @@ from citadel.errors import install_error_handlers
 from citadel.exit_codes import EXIT_ENGINE_DIED
 from citadel.http_body import BodyGuard, body_limit
 from citadel.model_source import resolve_model_source
+from citadel.tracing import ServerSpans, Tracing
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 logger = logging.getLogger(__name__)
 
 
 def create_embedding_service_app(
-    settings: CitadelSettings, model_name: str | ModelSettings, *, control: ServiceControl | None = None
+    settings: CitadelSettings,
+    model_name: str | ModelSettings,
+    *,
+    control: ServiceControl | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> FastAPI:
-    """The app serving the embedding model ``model_name`` (or these settings); ``control`` as for chat."""
+    """The app serving the embedding model ``model_name`` (or these settings); ``control`` and
+    ``span_exporter`` as for chat."""
     model = settings.model(model_name) if isinstance(model_name, str) else model_name
     service_control = control or ServiceControl()
+    tracing = Tracing(settings.tracing, model.name, exporter=span_exporter)
 
     def batcher_died(reason: str) -> None:
         logger.error(
@@ -52,7 +63,10 @@ def create_embedding_service_app(
         batcher.start()
         max_tokens = min(model.limits.max_model_len, encoder.max_tokens)
         app.state.metrics_registry = registry
-        app.state.embedding_service = EmbeddingService(model.name, encoder, batcher, metrics, max_tokens)
+        tracing.open()
+        app.state.embedding_service = EmbeddingService(
+            model.name, encoder, batcher, metrics, max_tokens, tracer=tracing.tracer
+        )
         logger.info(
             "%s ready on %s:%d (%d dimensions)", model.name, model.host, model.port, encoder.dimensions
         )
@@ -60,10 +74,13 @@ def create_embedding_service_app(
             yield
         finally:
             await batcher.stop()
+            await tracing.aclose()
 
     app = FastAPI(title=f"Citadel embedding service: {model.name}", lifespan=lifespan)
     app.state.control = service_control
     app.add_middleware(BodyGuard, limit=body_limit(model.limits.max_model_len))
+    if tracing.configured:  # outermost, so that the span covers the body bound's refusals too
+        app.add_middleware(ServerSpans, tracing=tracing, exclude_paths=settings.tracing.exclude_paths)
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(service_routes.router)

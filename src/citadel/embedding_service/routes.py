@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from citadel.embedding_service.schemas import EmbeddingRequest
 from citadel.embedding_service.service import EmbeddingService
 from citadel.errors import ContextLengthExceeded, InvalidRequest, ModelNotFound
+from citadel.tracing import semconv
 
 router = APIRouter()
 
@@ -44,7 +45,9 @@ async def embeddings(body: EmbeddingRequest, service: ServiceDep) -> dict[str, A
             f"input[{index}] has {longest} tokens; this model's maximum is {service.max_tokens}.",
             param="input",
         )
+    encode_started = time.perf_counter()
     vectors = await service.batcher.embed(texts)
+    encoded_at = time.perf_counter()
     data = []
     for index, vector in enumerate(vectors):
         encoded: Any = (
@@ -56,6 +59,8 @@ async def embeddings(body: EmbeddingRequest, service: ServiceDep) -> dict[str, A
     total = sum(counts)
     service.metrics.prompt_tokens.inc(total)
     service.metrics.e2e_latency.observe(time.perf_counter() - started)
+    if service.tracer.enabled:
+        _record_spans(service, body.model, total, (started, encode_started, encoded_at))
     return {
         "object": "list",
         "data": data,
@@ -76,3 +81,19 @@ async def list_models(service: ServiceDep) -> dict[str, Any]:
         "dimensions": service.encoder.dimensions,
     }
     return {"object": "list", "data": [card]}
+
+
+def _record_spans(service: EmbeddingService, model: str, tokens: int, times: tuple[float, ...]) -> None:
+    """The GenAI span of this request and, under it, the batched encoding (its wait for a batch included)."""
+    started, encode_started, encoded_at = times
+    attributes: dict[str, str | int] = {
+        semconv.GEN_AI_OPERATION_NAME: "embeddings",
+        semconv.GEN_AI_PROVIDER_NAME: semconv.PROVIDER_CITADEL,
+        semconv.GEN_AI_REQUEST_MODEL: model,
+        semconv.GEN_AI_RESPONSE_MODEL: service.name,
+        semconv.GEN_AI_USAGE_INPUT_TOKENS: tokens,
+    }
+    tracer = service.tracer
+    name = semconv.span_name("embeddings", model)
+    span = tracer.record(name, started, time.perf_counter(), attributes, parent=tracer.current())
+    tracer.record("embedding.encode", encode_started, encoded_at, parent=span)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from citadel.embedding_service.batcher import DynamicBatcher
 from citadel.embedding_service.encoder import SentenceEncoder
 from citadel.embedding_service.metrics import EmbeddingMetrics
+from citadel.tracing import RequestTracer
 
 
 @dataclass
@@ -18,3 +19,4 @@ class EmbeddingService:
     metrics: EmbeddingMetrics
     max_tokens: int
     created: int = field(default_factory=lambda: int(time.time()))
+    tracer: RequestTracer = field(default_factory=lambda: RequestTracer(None))

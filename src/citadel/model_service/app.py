@@ -7,6 +7,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 from fastapi import FastAPI
@@ -26,23 +27,33 @@ from citadel.model_service.scheduler import Scheduler
 from citadel.model_service.self_test import SelfTestFailed, SelfTestReport, run_self_test
 from citadel.model_service.service import ModelService
 from citadel.model_source import resolve_model_source
+from citadel.tracing import ServerSpans, Tracing
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 logger = logging.getLogger(__name__)
 
 
 def create_model_service_app(
-    settings: CitadelSettings, model: str | ModelSettings, *, control: ServiceControl | None = None
+    settings: CitadelSettings,
+    model: str | ModelSettings,
+    *,
+    control: ServiceControl | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> FastAPI:
     """The app serving ``model`` (a name in ``settings``, or one service's settings, e.g. a replica's).
 
     The model loads and passes its self-test in the lifespan, before the port opens. ``control`` is how
     the app asks the process to exit (self-test failed, engine died); ``/health`` reads it too.
+    ``span_exporter`` receives the traces instead of OTLP (tests).
 
     >>> app = create_model_service_app(load_settings("config/citadel.yaml"), "smollm2-135m-instruct")
     ... # doctest: +SKIP
     """
     options = settings.model(model) if isinstance(model, str) else model
     service_control = control or ServiceControl()
+    tracing = Tracing(settings.tracing, options.name, exporter=span_exporter)
 
     def engine_died(reason: str) -> None:  # on the engine thread
         logger.error(
@@ -65,9 +76,10 @@ def create_model_service_app(
         )
         await _start_after_self_test(gguf, scheduler, options, service_control)
         runner = EngineRunner(scheduler)
+        tracing.open()
         app.state.metrics_registry = registry
         app.state.model_service = ModelService(
-            options.name, gguf, options.limits.max_model_len, runner, metrics
+            options.name, gguf, options.limits.max_model_len, runner, metrics, tracing.tracer
         )
         logger.info(
             "%s ready on %s:%d (%d sequences at once, %d tokens per step)",
@@ -82,10 +94,13 @@ def create_model_service_app(
         finally:
             await anyio.to_thread.run_sync(runner.close)
             gguf.close()
+            await tracing.aclose()
 
     app = FastAPI(title=f"Citadel model service: {options.name}", lifespan=lifespan)
     app.state.control = service_control
     app.add_middleware(BodyGuard, limit=body_limit(options.limits.max_model_len))
+    if tracing.configured:  # outermost, so that the span covers the body bound's refusals too
+        app.add_middleware(ServerSpans, tracing=tracing, exclude_paths=settings.tracing.exclude_paths)
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(service_routes.router)

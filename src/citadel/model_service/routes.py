@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from citadel.errors import ModelNotFound
+from citadel.model_service.engine_trace import request_attributes
 from citadel.model_service.responses import ResponseWriter
 from citadel.model_service.schemas import (
     ChatCompletionRequest,
@@ -16,6 +17,7 @@ from citadel.model_service.schemas import (
     TokenizeRequest,
 )
 from citadel.model_service.service import ModelService, Outcome, Prepared
+from citadel.tracing import semconv
 
 router = APIRouter()
 
@@ -42,7 +44,17 @@ async def _answer(
 ) -> Any:
     writer = ResponseWriter(service.name, chat=chat, logprobs=request.logprob_count is not None)
     outcome = Outcome(prompt_tokens=len(prepared.prompt))
-    deltas = service.generate(prepared, outcome)
+    traced = None
+    if service.tracer.enabled:
+        traced = request_attributes(
+            "chat" if chat else "text_completion",
+            request.model,
+            service.name,
+            max_tokens=prepared.params.max_tokens,
+            stream=request.stream,
+        )
+        traced[semconv.GEN_AI_RESPONSE_ID] = writer.id
+    deltas = service.generate(prepared, outcome, traced)
     if request.stream:
         chunks = writer.stream(deltas, outcome, include_usage=request.include_usage)
         return StreamingResponse(

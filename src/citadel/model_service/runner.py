@@ -14,7 +14,7 @@ from citadel.errors import CitadelError
 from citadel.model_service.generation import Delta
 from citadel.model_service.sampling import SamplingParams
 from citadel.model_service.scheduler import Scheduler
-from citadel.model_service.sequence import EngineRequest
+from citadel.model_service.sequence import EngineRequest, Timeline
 
 
 class EngineRunner:
@@ -26,8 +26,10 @@ class EngineRunner:
     def check_capacity(self) -> None:
         self._scheduler.check_capacity()
 
-    async def stream(self, prompt: list[int], params: SamplingParams) -> AsyncIterator[Delta]:
-        """Deltas of one generation; the last carries the finish reason."""
+    async def stream(
+        self, prompt: list[int], params: SamplingParams, timeline: Timeline | None = None
+    ) -> AsyncIterator[Delta]:
+        """Deltas of one generation; the last carries the finish reason. The engine fills ``timeline``."""
         loop = asyncio.get_running_loop()
         deltas: asyncio.Queue[Delta | CitadelError] = asyncio.Queue()
 
@@ -36,7 +38,9 @@ class EngineRunner:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(deltas.put_nowait, item)
 
-        request = EngineRequest(prompt, params, emit)
+        request = EngineRequest(prompt, params, emit, timeline=timeline)
+        if timeline is not None:
+            timeline.submitted = request.arrived
         self._scheduler.submit(request)
         try:
             while True:

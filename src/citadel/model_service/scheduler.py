@@ -191,6 +191,9 @@ class Scheduler:
             sequence.n_past = sequence.reused_prefix = match.length
             self._metrics.prefix_cache_hits.inc(match.length)
         self._metrics.queue_time.observe(sequence.admitted - request.arrived)
+        if request.timeline is not None:
+            request.timeline.admitted = sequence.admitted
+            request.timeline.reused_prefix = sequence.reused_prefix
         self._running.append(sequence)
         self._metrics.requests_running.set(len(self._running))
 
@@ -264,6 +267,8 @@ class Scheduler:
             delta = dataclasses.replace(delta, logprob=logprob)
         if sequence.last_token_at is None:
             self._metrics.time_to_first_token.observe(now - sequence.request.arrived)
+            if sequence.request.timeline is not None:
+                sequence.request.timeline.first_token = now
         else:
             self._metrics.inter_token_latency.observe(now - sequence.last_token_at)
         sequence.last_token_at = now

@@ -13,6 +13,19 @@ from citadel.model_service.sampler import Sampler
 from citadel.model_service.sampling import SamplingParams
 
 
+@dataclass(slots=True)
+class Timeline:
+    """When the engine reached each phase of one request (``time.perf_counter``), for its trace.
+
+    Written on the engine thread before the delta that follows is emitted, read after the last one.
+    """
+
+    submitted: float = 0.0
+    admitted: float | None = None
+    first_token: float | None = None
+    reused_prefix: int = 0
+
+
 @dataclass(eq=False)
 class EngineRequest:
     """What the HTTP side hands to the scheduler; ``emit`` is called on the engine thread."""
@@ -22,6 +35,7 @@ class EngineRequest:
     emit: Callable[[Delta | CitadelError], None]
     cancelled: threading.Event = field(default_factory=threading.Event)
     arrived: float = field(default_factory=time.perf_counter)
+    timeline: Timeline | None = None  # only for a traced request
 
 
 @dataclass(eq=False)

@@ -7,13 +7,16 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from citadel.errors import ContextLengthExceeded, InvalidRequest
+from citadel.errors import CitadelError, ContextLengthExceeded, InvalidRequest
+from citadel.model_service.engine_trace import record_generation
 from citadel.model_service.generation import Delta
 from citadel.model_service.gguf_model import GgufModel
 from citadel.model_service.metrics import ModelServiceMetrics
 from citadel.model_service.runner import EngineRunner
 from citadel.model_service.sampling import SamplingParams
 from citadel.model_service.schemas import ChatCompletionRequest, CompletionRequest
+from citadel.model_service.sequence import Timeline
+from citadel.tracing import Attributes, RequestTracer
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +46,10 @@ class ModelService:
         max_model_len: int,
         runner: EngineRunner,
         metrics: ModelServiceMetrics,
+        tracer: RequestTracer | None = None,
     ) -> None:
         self.name = name
+        self.tracer = tracer or RequestTracer(None)
         self.model = model
         self.max_model_len = max_model_len
         self.runner = runner
@@ -99,17 +104,35 @@ class ModelService:
             )
         return Prepared(prompt, request.sampling(asked if asked is not None else room))
 
-    async def generate(self, prepared: Prepared, outcome: Outcome) -> AsyncIterator[Delta]:
-        """Stream the generation, keeping ``outcome`` and the vLLM metrics up to date."""
+    async def generate(
+        self, prepared: Prepared, outcome: Outcome, traced: Attributes | None = None
+    ) -> AsyncIterator[Delta]:
+        """Stream the generation, keeping ``outcome`` and the vLLM metrics up to date.
+
+        ``traced`` (the request's GenAI attributes, given only when tracing is on) records its spans.
+        """
         started = time.perf_counter()
+        parent = self.tracer.current()  # the server span, taken now: a generator's context may move
+        timeline = Timeline() if traced is not None else None
+        error: str | None = None
         self.metrics.prompt_tokens.inc(len(prepared.prompt))
         try:
-            async for delta in self.runner.stream(prepared.prompt, prepared.params):
+            async for delta in self.runner.stream(prepared.prompt, prepared.params, timeline):
                 outcome.completion_tokens = delta.completion_tokens
                 outcome.finish_reason = delta.finish_reason
                 yield delta
+        except CitadelError as exc:
+            error = exc.code or exc.error_type
+            raise
         finally:
             # Also reached when the client went away mid-stream: that request counts as aborted.
+            ended = time.perf_counter()
             self.metrics.generation_tokens.inc(outcome.completion_tokens)
-            self.metrics.e2e_latency.observe(time.perf_counter() - started)
+            self.metrics.e2e_latency.observe(ended - started)
             self.metrics.finished(outcome.finish_reason or "abort")
+            if traced is not None and timeline is not None:
+                record_generation(
+                    self.tracer, traced, parent=parent, timeline=timeline, ended=ended,
+                    served_model=self.name, usage=(outcome.prompt_tokens, outcome.completion_tokens),
+                    finish_reason=outcome.finish_reason or "abort", error=error,
+                )  # fmt: skip

@@ -68,6 +68,8 @@ class RequestTracer:
         self.enabled = tracer is not None
         self._propagator = TraceContextTextMapPropagator()
         self._getter = _AsgiHeaders()
+        # perf_counter to wall-clock nanoseconds, fixed once: spans recorded later line up to the nanosecond.
+        self._wall_offset_ns = time.time_ns() - time.perf_counter_ns()
 
     def span(
         self, name: str, attributes: Attributes | None = None, *, kind: SpanKind = SpanKind.INTERNAL
@@ -128,7 +130,7 @@ class RequestTracer:
         """
         if self._tracer is None:
             return None
-        offset_ns = time.time_ns() - time.perf_counter_ns()
+        offset_ns = self._wall_offset_ns
         span = self._tracer.start_span(
             name, context=parent, attributes=attributes, start_time=offset_ns + int(start * 1e9)
         )
