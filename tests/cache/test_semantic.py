@@ -9,9 +9,7 @@ from prometheus_client import CollectorRegistry
 
 from citadel.cache import CachedResponse, ResponseCache
 from citadel.cache.semantic import SemanticCache
-from citadel.vectors import ServiceEmbedder, Vectors
-from tests.helpers import free_port
-from tests.vectors.conftest import vector_settings
+from tests.vectors.conftest import away_settings, opened_vectors, vector_settings
 
 CHAT = "/v1/chat/completions"
 
@@ -22,7 +20,11 @@ def _body(question: str, **extra: Any) -> dict[str, Any]:
 
 async def test_paraphrase_hits_and_everything_else_misses(tmp_path: Path, embedding_url: str) -> None:
     settings = vector_settings(tmp_path, embedding_url)
-    vectors = await Vectors.open(settings)
+    async with opened_vectors(settings) as vectors:
+        await _paraphrases(settings, vectors)
+
+
+async def _paraphrases(settings: Any, vectors: Any) -> None:
     clock = [1000.0]
     registry = CollectorRegistry()
     semantic = await SemanticCache.open(
@@ -59,7 +61,6 @@ async def test_paraphrase_hits_and_everything_else_misses(tmp_path: Path, embedd
     assert await semantic.lookup(plan(paraphrase), paraphrase, CHAT) is None
     assert await semantic.clear("m") == 1
     await exact.aclose()
-    await vectors.aclose()
 
 
 async def test_off_by_default(tmp_path: Path, embedding_url: str) -> None:
@@ -68,10 +69,13 @@ async def test_off_by_default(tmp_path: Path, embedding_url: str) -> None:
     assert settings.cache.semantic.threshold == 0.95
 
 
-async def test_an_unreachable_embedding_model_is_a_miss(tmp_path: Path, embedding_url: str) -> None:
-    settings = vector_settings(tmp_path, embedding_url, dimensions=384)
-    away = ServiceEmbedder("all-minilm-l6-v2", f"http://127.0.0.1:{free_port()}")
-    vectors = await Vectors.open(settings, embedder=away)
+async def test_an_unreachable_embedding_model_is_a_miss(tmp_path: Path) -> None:
+    settings = away_settings(tmp_path, dimensions=384)
+    async with opened_vectors(settings) as vectors:
+        await _misses(settings, vectors)
+
+
+async def _misses(settings: Any, vectors: Any) -> None:
     semantic = await SemanticCache.open(settings, vectors)
     exact = await ResponseCache.open(settings)
     body = _body("How do I reset my password?")
@@ -80,4 +84,3 @@ async def test_an_unreachable_embedding_model_is_a_miss(tmp_path: Path, embeddin
     assert await semantic.lookup(plan, body, CHAT) is None
     assert not await semantic.store(plan, body, CHAT, CachedResponse(200, "application/json", body=b"{}"))
     await exact.aclose()
-    await vectors.aclose()

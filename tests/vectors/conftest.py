@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 
 from citadel.config import CitadelSettings
 from citadel.errors import install_error_handlers
+from citadel.gateway.model_calls import open_model_calls
 from citadel.vectors import Vectors
 from citadel.vectors.routes import vectors_router
 from tests.helpers import free_port, minilm_model
@@ -33,11 +35,26 @@ def vector_settings(tmp_path: Path, embedding_url: str, **vectors: Any) -> Citad
     )
 
 
+@asynccontextmanager
+async def opened_vectors(settings: CitadelSettings, **options: Any) -> AsyncIterator[Vectors]:
+    """``Vectors`` embedding through the model directory and the upstream client, as in the gateway."""
+    async with open_model_calls(settings) as calls:
+        opened = await Vectors.open(settings, transport=calls, **options)
+        try:
+            yield opened
+        finally:
+            await opened.aclose()
+
+
+def away_settings(tmp_path: Path, **vectors: Any) -> CitadelSettings:
+    """As :func:`vector_settings` (the same store), with the embedding model at a port nothing listens on."""
+    return vector_settings(tmp_path, f"http://127.0.0.1:{free_port()}", **vectors)
+
+
 @pytest.fixture
 async def vectors(tmp_path: Path, embedding_url: str) -> AsyncIterator[Vectors]:
-    opened = await Vectors.open(vector_settings(tmp_path, embedding_url))
-    yield opened
-    await opened.aclose()
+    async with opened_vectors(vector_settings(tmp_path, embedding_url)) as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from citadel.errors import CollectionNotFound, InvalidRequest
 from citadel.vectors import Augmented, NewPoint, Vectors, augment, retrieval_header
 from citadel.vectors.ids import text_point_id
 from tests.helpers import SMOLLM2_NAME
-from tests.vectors.conftest import vector_settings
+from tests.vectors.conftest import opened_vectors, vector_settings
 
 FACTS = [
     "The Citadel gateway listens on port 8000 and routes every request by model name.",
@@ -85,16 +85,15 @@ async def test_model_default_and_opting_out(tmp_path: Path, embedding_url: str) 
     settings = vector_settings(
         tmp_path, embedding_url, retrieval={SMOLLM2_NAME: {"collection": "docs", "top_k": 1}}
     )
-    vectors = await Vectors.open(settings)
-    await _fill(vectors)
-    by_default = await augment(_chat(), vectors)
-    assert by_default.point_ids == [text_point_id(FACTS[0])]
-    opted_out = await augment(_chat(citadel={"retrieval": False}), vectors)
-    assert opted_out.point_ids == []
-    assert opted_out.body == _chat()
-    other_model = await augment(_chat(model="other"), vectors)
-    assert other_model.point_ids == []
-    await vectors.aclose()
+    async with opened_vectors(settings) as vectors:
+        await _fill(vectors)
+        by_default = await augment(_chat(), vectors)
+        assert by_default.point_ids == [text_point_id(FACTS[0])]
+        opted_out = await augment(_chat(citadel={"retrieval": False}), vectors)
+        assert opted_out.point_ids == []
+        assert opted_out.body == _chat()
+        other_model = await augment(_chat(model="other"), vectors)
+        assert other_model.point_ids == []
 
 
 async def test_no_retrieval_without_a_request_or_a_question(vectors: Vectors) -> None:

@@ -14,31 +14,30 @@ from pydantic import ValidationError
 from citadel.config import CitadelSettings, load_settings
 from citadel.config.sections import SEED_COLLECTIONS
 from citadel.errors import EmbeddingUnavailable, VectorStoreUnavailable
-from citadel.vectors import ServiceEmbedder, Vectors, VectorStore, open_vectors, unavailable_reason
+from citadel.gateway.model_calls import open_model_calls
+from citadel.vectors import Vectors, VectorStore, open_vectors, unavailable_reason
 from citadel.vectors.ids import text_point_id
 from citadel.vectors.store import local_path
 from tests.helpers import free_port
-from tests.vectors.conftest import vector_settings
+from tests.vectors.conftest import away_settings, opened_vectors, vector_settings
 
 
 async def test_seed_collections_are_created_sized_to_the_embedding_model(
     tmp_path: Path, embedding_url: str
 ) -> None:
     settings = vector_settings(tmp_path, embedding_url, collections=list(SEED_COLLECTIONS))
-    vectors = await Vectors.open(settings)
-    assert vectors.dimensions == 384
-    assert vectors.embedder.name == "all-minilm-l6-v2"
-    sizes = await vectors.store.collection_sizes()
-    assert sizes == dict.fromkeys(SEED_COLLECTIONS, 384)
-    assert await vectors.store.ensure_collections(list(SEED_COLLECTIONS), 384) == []
-    await vectors.aclose()
+    async with opened_vectors(settings) as vectors:
+        assert vectors.dimensions == 384
+        assert vectors.embedder.name == "all-minilm-l6-v2"
+        sizes = await vectors.store.collection_sizes()
+        assert sizes == dict.fromkeys(SEED_COLLECTIONS, 384)
+        assert await vectors.store.ensure_collections(list(SEED_COLLECTIONS), 384) == []
     # Reopened while the embedding model is away: the collections' own size is used.
-    away = ServiceEmbedder("all-minilm-l6-v2", f"http://127.0.0.1:{free_port()}")
-    reopened = await Vectors.open(settings, embedder=away)
-    assert reopened.dimensions == 384
-    with pytest.raises(EmbeddingUnavailable):
-        await reopened.search("mixtral_embeddings", text="anything")
-    await reopened.aclose()
+    away = away_settings(tmp_path, collections=list(SEED_COLLECTIONS))
+    async with opened_vectors(away) as reopened:
+        assert reopened.dimensions == 384
+        with pytest.raises(EmbeddingUnavailable, match="unreachable"):
+            await reopened.search("mixtral_embeddings", text="anything")
 
 
 def test_the_embedded_default_has_the_seed_collections_under_data_dir(tmp_path: Path) -> None:
@@ -113,21 +112,24 @@ def test_config_names_must_resolve() -> None:
 
 async def test_an_unreachable_qdrant_server_is_503(tmp_path: Path, embedding_url: str) -> None:
     settings = vector_settings(tmp_path, embedding_url, url=f"http://127.0.0.1:{free_port()}", timeout_s=2)
-    with pytest.raises(VectorStoreUnavailable) as raised:
-        await Vectors.open(settings)
+    async with open_model_calls(settings) as calls:
+        with pytest.raises(VectorStoreUnavailable) as raised:
+            await Vectors.open(settings, transport=calls)
     assert raised.value.status_code == 503
     assert raised.value.code == "vector_store_unavailable"
 
 
 async def test_vectors_stay_off_where_they_cannot_work(tmp_path: Path, embedding_url: str) -> None:
     assert unavailable_reason(CitadelSettings()) is not None  # no embedding model configured
-    assert await open_vectors(CitadelSettings()) is None
+    async with open_model_calls(CitadelSettings()) as calls:
+        assert await open_vectors(CitadelSettings(), calls) is None
     settings = vector_settings(tmp_path, embedding_url)
     assert unavailable_reason(settings) is None
     several = settings.model_copy(update={"gateway": settings.gateway.model_copy(update={"workers": 2})})
     assert "one owner" in (unavailable_reason(several) or "")
     hxp = load_settings(Path(__file__).parents[2] / "config/hxp-enterprise.yaml")
     assert unavailable_reason(hxp) is not None  # the blueprint's config names no embedding model
-    opened = await open_vectors(settings)
-    assert opened is not None
-    await opened.aclose()
+    async with open_model_calls(settings) as calls:
+        opened = await open_vectors(settings, calls)
+        assert opened is not None
+        await opened.aclose()

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -26,16 +27,22 @@ from citadel.gateway.forwarding import Forwarder
 from citadel.gateway.health import HealthMonitor
 from citadel.gateway.log_format import configure_gateway_logging
 from citadel.gateway.metrics import GatewayMetrics
+from citadel.gateway.model_calls import ModelCalls
 from citadel.gateway.multiprocess import multiprocess_dir, retire_worker
 from citadel.gateway.request_id import current_request_id
 from citadel.gateway.routes import router
 from citadel.gateway.routing import Router
-from citadel.gateway.upstream import open_client, open_session
+from citadel.gateway.tracing_middleware import TracedGatewayApp
+from citadel.gateway.upstream import open_client
 from citadel.governance import Governance
 from citadel.governance.admin_routes import admin_router
 from citadel.http_body import BodyGuard, gateway_body_limit
+from citadel.tracing import Tracing
 from citadel.vectors import open_vectors
 from citadel.vectors.routes import vectors_router
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 logger = logging.getLogger(__name__)
 
@@ -45,41 +52,48 @@ def create_gateway_app(
     *,
     registry: CollectorRegistry | None = None,
     clock: Clock = time.monotonic,
+    span_exporter: SpanExporter | None = None,
 ) -> FastAPI:
     """The OpenAI-compatible gateway for the models in ``settings``.
 
     ``registry`` receives the metrics (a fresh one by default); ``clock`` drives the circuit breakers, so
-    that tests can move time by hand.
+    that tests can move time by hand; ``span_exporter`` receives the traces instead of OTLP (tests).
 
     >>> app = create_gateway_app(load_settings("config/citadel.yaml"))  # doctest: +SKIP
     """
     gateway = settings.gateway
+    tracing = Tracing(settings.tracing, "gateway", exporter=span_exporter)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         metrics_dir = multiprocess_dir()
         metrics = GatewayMetrics(registry or CollectorRegistry(), multiprocess_dir=metrics_dir)
         directory = ModelDirectory(settings.models, gateway, metrics, clock=clock)
-        async with open_session(gateway) as session, AsyncExitStack() as stack:
+        async with AsyncExitStack() as stack:
+            tracing.open()  # first in, last out: spans of the shutdown are still exported
+            stack.push_async_callback(tracing.aclose)
+            client = open_client(gateway)  # every call to a replica: requests, probes, embeddings
+            stack.push_async_callback(client.aclose)
             monitor = HealthMonitor(
-                directory, session, interval_s=gateway.health_interval_s, timeout_s=gateway.health_timeout_s
+                directory, client, interval_s=gateway.health_interval_s, timeout_s=gateway.health_timeout_s
             )
             await monitor.probe_all()  # know the replicas' state before the first request
             monitor.start()
             stack.push_async_callback(monitor.stop)
-            client = open_client(gateway)
-            stack.push_async_callback(client.aclose)
             governance = await Governance.open(settings, registry=metrics.registry)
             stack.push_async_callback(governance.aclose)
             cache = await ResponseCache.open(settings, registry=metrics.registry)
             stack.push_async_callback(cache.aclose)
-            vectors = await open_vectors(settings)
+            # Embeddings for retrieval and the semantic cache take the road every call to a model takes.
+            calls = ModelCalls(client, directory, monitor, metrics, max_attempts=gateway.max_attempts)
+            vectors = await open_vectors(settings, calls)
             semantic = None
             if vectors is not None:
                 stack.push_async_callback(vectors.aclose)
                 if settings.cache.semantic.enabled:
                     semantic = await SemanticCache.open(settings, vectors, registry=metrics.registry)
             app.state.metrics = metrics
+            app.state.tracer = tracing.tracer  # for the request path's child spans and upstream headers
             app.state.directory = directory
             app.state.routing = Router(directory, gateway.routes, metrics)
             app.state.forwarder = Forwarder(
@@ -107,7 +121,17 @@ def create_gateway_app(
                 retire_worker(metrics_dir)
 
     body_limit = gateway_body_limit(settings)
-    app = GatewayApp(title="Citadel LLM Server API Gateway", lifespan=lifespan, max_body_bytes=body_limit)
+    title = "Citadel LLM Server API Gateway"
+    if tracing.configured:
+        app: GatewayApp = TracedGatewayApp(
+            tracing=tracing,
+            exclude_paths=settings.tracing.exclude_paths,
+            title=title,
+            lifespan=lifespan,
+            max_body_bytes=body_limit,
+        )
+    else:
+        app = GatewayApp(title=title, lifespan=lifespan, max_body_bytes=body_limit)
     # Innermost first: the body bound, then CORS (so that its refusals reach browsers), then the guard.
     app.add_middleware(BodyGuard, limit=body_limit)
     cors = gateway.cors

@@ -15,6 +15,10 @@ left, the replica that answers is better than a certain 503).
 
 A request that finds no healthy replica calls :meth:`HealthMonitor.probe_now` before answering 503; its probes
 are shared with any already under way, so a burst of such requests makes one probe per replica.
+
+Probes go through the gateway's one upstream client, on the same keep-alive connections as the requests,
+each with its own ``x-request-id``. A probe that finds every connection to its replica busy for the whole
+probe timeout decides nothing: the replica is serving (a busy pool is the gateway's limit, not its failure).
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
-import aiohttp
-
 from citadel.gateway.directory import ModelDirectory, ModelPool
 from citadel.gateway.replicas import Replica
+from citadel.gateway.request_id import request_ids
+from citadel.gateway.upstream_errors import Deadlines, PoolTimeout, UpstreamError
+from citadel.gateway.upstream_pool import UpstreamClient
 
 logger = logging.getLogger(__name__)
 
@@ -81,16 +86,19 @@ class HealthMonitor:
     def __init__(
         self,
         directory: ModelDirectory,
-        session: aiohttp.ClientSession,
+        client: UpstreamClient,
         *,
         interval_s: float,
         timeout_s: float,
         initial_backoff_s: float = INITIAL_BACKOFF_S,
     ) -> None:
-        self._session = session
+        self._client = client
         self._interval = interval_s
         self._initial_backoff = min(initial_backoff_s, interval_s)
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._deadlines = Deadlines(
+            total_s=timeout_s, connect_s=timeout_s, read_s=timeout_s, pool_s=timeout_s
+        )
+        self._request_ids = request_ids()
         self._watches = {
             replica: _Watch(pool, replica) for pool in directory.pools() for replica in pool.replicas
         }
@@ -143,23 +151,36 @@ class HealthMonitor:
     async def _probe(self, watch: _Watch) -> None:
         pool, replica = watch.pool, watch.replica
         try:
-            ok, error = await self._ask(replica)
+            verdict = await self._ask(replica)
         except Exception as exc:  # a bug in one probe must not end the replica's schedule or fail a request
             logger.exception("health probe failed", extra={"model": pool.name, "replica": replica.base_url})
-            ok, error = False, f"health probe failed: {type(exc).__name__}"
+            verdict = False, f"health probe failed: {type(exc).__name__}"
+        if verdict is None:
+            return
+        ok, error = verdict
         watch.misses = 0 if ok else watch.misses + 1
         # With no healthy replica left, one good probe is enough (see the module's docstring).
         self.observe(pool, replica, ok, error, conclusive=ok and not pool.healthy)
 
-    async def _ask(self, replica: Replica) -> tuple[bool, str | None]:
+    async def _ask(self, replica: Replica) -> tuple[bool, str | None] | None:
+        """Whether ``replica`` answered ``/health`` with 200 (and why not); None: no connection was free."""
         try:
-            probe = self._session.get(
-                f"{replica.base_url}/health", headers=replica.headers, timeout=self._timeout
+            response = await self._client.get(
+                replica.url("/health"),
+                replica.headers,
+                self._deadlines,
+                request_id=next(self._request_ids),
             )
-            async with probe as response:
-                status = response.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            try:
+                await response.read()
+            finally:
+                response.release()
+        except PoolTimeout as exc:
+            logger.info("health probe skipped: %s", exc, extra={"replica": replica.base_url})
+            return None
+        except UpstreamError as exc:
             return False, f"health probe failed: {type(exc).__name__}"
+        status = response.status
         if status == 200:
             return True, None
         return False, f"health probe answered {status}"

@@ -1,15 +1,13 @@
 """The gateway's clients for its replicas, and their errors translated at the boundary.
 
-Requests go through :class:`~citadel.gateway.upstream_http.UpstreamClient`, a lean keep-alive client built
-for this one job (on this path the client is most of the gateway's cost; see docs/performance.md); the
-health monitor's occasional probes use an aiohttp session.
+Every call to a replica goes through :class:`~citadel.gateway.upstream_pool.UpstreamClient`, a lean
+keep-alive client built for this one job (on this path the client is most of the gateway's cost; see
+docs/performance.md): forwarded requests, health probes and the gateway's own embedding calls.
 """
 
 from __future__ import annotations
 
 import enum
-
-import aiohttp
 
 from citadel.config.sections import GatewaySettings
 from citadel.errors import (
@@ -102,22 +100,9 @@ def deadlines(timeouts: Timeouts) -> Deadlines:
 
 
 def open_client(gateway: GatewaySettings) -> UpstreamClient:
-    """The client the forwarder sends requests with; closed by the gateway's lifespan."""
+    """The one client for every call to a replica (requests, probes, embeddings); closed by the lifespan."""
     return UpstreamClient(
         max_connections=gateway.max_connections, max_per_origin=gateway.max_connections_per_replica
-    )
-
-
-def open_session(gateway: GatewaySettings) -> aiohttp.ClientSession:
-    """An aiohttp session for the occasional calls (health probes); opened and closed by the lifespan."""
-    connector = aiohttp.TCPConnector(limit=gateway.max_connections, limit_per_host=0, ttl_dns_cache=300)
-    return aiohttp.ClientSession(
-        connector=connector,
-        # Bodies pass through byte for byte, compressed or not, and no proxy from the environment applies.
-        auto_decompress=False,
-        trust_env=False,
-        skip_auto_headers=("User-Agent", "Accept-Encoding"),
-        cookie_jar=aiohttp.DummyCookieJar(),  # upstreams' cookies mean nothing here; skips a jar per call
     )
 
 
@@ -128,5 +113,4 @@ __all__ = [
     "classify",
     "deadlines",
     "open_client",
-    "open_session",
 ]

@@ -1,13 +1,17 @@
-"""Texts to vectors through an embedding model service's OpenAI-compatible ``/v1/embeddings``."""
+"""Texts to vectors through an embedding model's OpenAI-compatible ``/v1/embeddings``.
+
+The embedder does not hold a client of its own: it calls its model through a :class:`ModelTransport`, in the
+gateway :class:`citadel.gateway.model_calls.ModelCalls`, which takes the road every call to a model takes
+(the model directory's balancing, health and breakers, the one upstream client, request ids, metrics).
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any, Protocol
 
-import httpx
-
 from citadel.config import CitadelSettings, ModelSettings
-from citadel.errors import EmbeddingUnavailable, InvalidRequest
+from citadel.errors import CitadelError, EmbeddingUnavailable, InvalidRequest
 
 
 class TextEmbedder(Protocol):
@@ -20,6 +24,12 @@ class TextEmbedder(Protocol):
     async def dimensions(self) -> int: ...
 
     async def aclose(self) -> None: ...
+
+
+class ModelTransport(Protocol):
+    """A call to a configured model: ``(status, body)``; a :class:`CitadelError` when no replica answered."""
+
+    async def call(self, model: str, method: str, endpoint: str, body: bytes = b"") -> tuple[int, bytes]: ...
 
 
 def embedding_model(settings: CitadelSettings) -> ModelSettings:
@@ -36,55 +46,57 @@ def embedding_model(settings: CitadelSettings) -> ModelSettings:
 
 
 class ServiceEmbedder:
-    """Calls ``{base_url}/v1/embeddings`` with ``model``; failures become typed errors.
+    """Calls the model ``name``'s ``/v1/embeddings`` through ``transport``; failures become typed errors.
 
-    >>> embedder = ServiceEmbedder("all-minilm-l6-v2", "http://127.0.0.1:11401")  # doctest: +SKIP
+    >>> embedder = ServiceEmbedder("all-minilm-l6-v2", model_calls)  # doctest: +SKIP
     >>> await embedder.embed(["hello"])  # doctest: +SKIP
     """
 
-    def __init__(self, name: str, base_url: str, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, name: str, transport: ModelTransport) -> None:
         self.name = name
-        self.base_url = base_url.rstrip("/")
-        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s)
+        self._transport = transport
 
     @classmethod
-    def from_settings(cls, settings: CitadelSettings) -> ServiceEmbedder:
-        model = embedding_model(settings)
-        return cls(model.name, model.upstreams[0].base_url)
+    def from_settings(cls, settings: CitadelSettings, transport: ModelTransport) -> ServiceEmbedder:
+        return cls(embedding_model(settings).name, transport)
 
     async def embed(self, texts: list[str]) -> list[list[float]]:
-        answer = await self._call("POST", "/v1/embeddings", {"model": self.name, "input": texts})
+        body = json.dumps({"model": self.name, "input": texts}).encode()
+        answer = await self._call("POST", "/v1/embeddings", body)
         data = sorted(answer["data"], key=lambda item: int(item["index"]))
         return [[float(x) for x in item["embedding"]] for item in data]
 
     async def dimensions(self) -> int:
         """The model card's ``dimensions``, else the length of one embedding."""
-        cards = await self._call("GET", "/v1/models", None)
+        cards = await self._call("GET", "/v1/models", b"")
         for card in cards.get("data", []):
             if card.get("id") == self.name and isinstance(card.get("dimensions"), int):
                 return int(card["dimensions"])
         return len((await self.embed(["dimensions"]))[0])
 
-    async def _call(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+    async def _call(self, method: str, endpoint: str, body: bytes) -> dict[str, Any]:
         try:
-            answer = await self._client.request(method, path, json=body)
-        except httpx.HTTPError as exc:
+            status, content = await self._transport.call(self.name, method, endpoint, body)
+        except CitadelError as exc:
             raise EmbeddingUnavailable(
-                f"The embedding model {self.name} at {self.base_url} is unreachable ({type(exc).__name__})."
+                f"The embedding model {self.name} is unreachable ({exc.message})"
             ) from exc
-        if answer.status_code >= 500:
-            raise EmbeddingUnavailable(f"The embedding model {self.name} answered {answer.status_code}.")
+        if status >= 500:
+            raise EmbeddingUnavailable(f"The embedding model {self.name} answered {status}.")
         try:
-            parsed: dict[str, Any] = answer.json()
+            parsed = json.loads(content)
         except ValueError as exc:
             raise EmbeddingUnavailable(f"The embedding model {self.name} answered non-JSON.") from exc
-        if answer.status_code >= 400:
+        if not isinstance(parsed, dict):
+            raise EmbeddingUnavailable(f"The embedding model {self.name} answered a non-object.")
+        if status >= 400:
             error = parsed.get("error") or {}
+            reason = error.get("message", content[:200].decode(errors="replace"))
             raise InvalidRequest(
-                f"The embedding model {self.name} refused the texts: {error.get('message', answer.text)}",
+                f"The embedding model {self.name} refused the texts: {reason}",
                 code=error.get("code"),
             )
         return parsed
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        """Nothing to close: the transport belongs to whoever opened it (the gateway's lifespan)."""

@@ -1,6 +1,6 @@
 """``Vectors``: the vector store plus the embedding model, as the gateway's routes and retrieval use them.
 
-    vectors = await Vectors.open(settings)                # in the lifespan; creates missing collections
+    vectors = await Vectors.open(settings, transport=model_calls)  # in the lifespan; creates collections
     ids = await vectors.add("hermes_embeddings", [NewPoint(text="Qdrant stores vectors.")])
     hits = await vectors.search("hermes_embeddings", text="what stores vectors?", limit=4)
     await vectors.aclose()
@@ -18,7 +18,7 @@ from typing import Any
 
 from citadel.config import CitadelSettings
 from citadel.errors import CollectionNotFound, EmbeddingUnavailable, InvalidRequest
-from citadel.vectors.embedder import ServiceEmbedder, TextEmbedder, embedding_model
+from citadel.vectors.embedder import ModelTransport, ServiceEmbedder, TextEmbedder, embedding_model
 from citadel.vectors.filters import payload_filter
 from citadel.vectors.ids import PointId, checked_point_id, text_point_id, vector_point_id
 from citadel.vectors.store import Hit, Point, VectorStore
@@ -54,11 +54,20 @@ class Vectors:
         cls,
         settings: CitadelSettings,
         *,
+        transport: ModelTransport | None = None,
         embedder: TextEmbedder | None = None,
         store: VectorStore | None = None,
     ) -> Vectors:
-        """Open the store, learn the embedding size and create the configured collections that are missing."""
-        chosen_embedder = embedder if embedder is not None else ServiceEmbedder.from_settings(settings)
+        """Open the store, learn the embedding size and create the configured collections that are missing.
+
+        Texts are embedded by ``embedder``, else by the embedding model reached through ``transport``.
+        """
+        if embedder is not None:
+            chosen_embedder = embedder
+        elif transport is not None:
+            chosen_embedder = ServiceEmbedder.from_settings(settings, transport)
+        else:
+            raise TypeError("Vectors.open needs an embedder or a transport to the embedding model")
         chosen_store = store if store is not None else await VectorStore.open(settings)
         try:
             dimensions = await _dimensions(settings, chosen_store, chosen_embedder)
@@ -178,13 +187,14 @@ def unavailable_reason(settings: CitadelSettings) -> str | None:
     return None
 
 
-async def open_vectors(settings: CitadelSettings) -> Vectors | None:
-    """``Vectors.open(settings)``, or ``None`` with a warning when :func:`unavailable_reason` says so."""
+async def open_vectors(settings: CitadelSettings, transport: ModelTransport) -> Vectors | None:
+    """``Vectors.open(settings, transport=transport)``, or ``None`` with a warning when
+    :func:`unavailable_reason` says so."""
     reason = unavailable_reason(settings)
     if reason is not None:
         logger.warning("vectors and retrieval are off: %s", reason)
         return None
-    return await Vectors.open(settings)
+    return await Vectors.open(settings, transport=transport)
 
 
 def _point_id(point: NewPoint, payload: Mapping[str, Any], index: int) -> PointId:
