@@ -36,6 +36,7 @@ class Script:
     seen_request_ids: list[str] = field(default_factory=list)
     seen_models: list[str] = field(default_factory=list)
     seen_authorization: list[str] = field(default_factory=list)
+    seen_bodies: list[bytes] = field(default_factory=list)  # each chat request's body, as it arrived
     calls: int = 0
     health_calls: int = 0
     called: asyncio.Event = field(default_factory=asyncio.Event)  # set by the first chat call
@@ -53,6 +54,7 @@ def _app(script: Script) -> web.Application:
         script.called.set()
         script.seen_request_ids.append(request.headers.get("x-request-id", ""))
         script.seen_authorization.append(request.headers.get("authorization", ""))
+        script.seen_bodies.append(await request.read())
         body = await request.json()
         script.seen_models.append(body["model"])
         if not body.get("stream"):

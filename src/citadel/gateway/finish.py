@@ -7,7 +7,8 @@ request's :class:`RequestOutcome`:
   request that reached a model or was answered from the cache; ``llm_request_duration_seconds``,
   ``llm_gateway_overhead_seconds``, ``llm_time_to_first_token_seconds`` and ``llm_tokens_processed_total``
   for those that were forwarded; ``llm_active_requests`` back down for those that counted in it;
-- one request-log entry (and the per-key usage counters) for every request, through ``Governance.record``;
+- one request-log entry for every request, and the per-key usage counters for those the request metrics
+  count, through ``Governance.record``;
 - a fresh, whole, successful answer stored in the response cache (and the semantic cache).
 
 A request refused before it reached a model (bad key, unknown model) is logged but not in the request
@@ -80,7 +81,7 @@ class Finisher:
         model = outcome.counted_model
         if model is not None:
             self._count(outcome, model, elapsed)
-        self._governance.record(_log_entry(outcome, elapsed))
+        self._governance.record(_log_entry(outcome, elapsed), count_usage=model is not None)
 
     def _count(self, outcome: RequestOutcome, model: str, elapsed: float) -> None:
         metrics, child = self._metrics, self._metrics.child

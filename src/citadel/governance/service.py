@@ -234,13 +234,19 @@ class Governance:
         return windows
 
     # -- after a request --------------------------------------------------------------------------------
-    def record(self, entry: RequestLogEntry) -> None:
-        """Queue one request-log entry (cost filled in from ``prices``); never blocks, never raises."""
+    def record(self, entry: RequestLogEntry, *, count_usage: bool = True) -> None:
+        """Queue one request-log entry (cost filled in from ``prices``) and count it in the per-key usage
+        metrics; never blocks, never raises.
+
+        ``count_usage=False``: the request never reached a model (refused, unknown model); it is logged but
+        not counted, so that a name a client made up never becomes a metric label.
+        """
         model = entry.served_model or entry.model
         if entry.cost is None:
             prices = self.settings.prices
             entry.cost = request_cost(prices, model, entry.prompt_tokens, entry.completion_tokens)
-        self._count_usage(entry, model)
+        if count_usage:
+            self._count_usage(entry, model)
         if not self.settings.request_log.enabled:
             return
         entry = apply_body_policy(entry, self.settings.request_log.bodies)
