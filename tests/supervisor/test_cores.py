@@ -11,7 +11,14 @@ from click.testing import CliRunner
 
 from citadel.cli import serve
 from citadel.cli.main import cli
-from citadel.config import CitadelSettings, ModelSettings, load_settings
+from citadel.config import (
+    CitadelSettings,
+    EmbeddingModel,
+    LlamaCppModel,
+    ModelSettings,
+    as_backend,
+    load_settings,
+)
 from citadel.ops.prestart.checks import check_core_budget
 from citadel.supervisor.cores import CoreBudgetError, CoreDemand, budget_threads, plan_threads
 from citadel.supervisor.plan import model_specs
@@ -90,13 +97,13 @@ def test_serve_model_threads_reach_the_settings_the_engine_gets(
 ) -> None:
     config, settings = _two_replicas(tmp_path)
     replica = f"{SMOLLM2_NAME}:{settings.models[0].replicas[1].port}"
-    served: list[tuple[CitadelSettings, ModelSettings]] = []
+    served: list[tuple[CitadelSettings, LlamaCppModel]] = []
 
     class RecordingEngine:
         """Stands in for the engine only to see what serve-model hands it."""
 
         def serve(self, settings: CitadelSettings, model: ModelSettings) -> None:
-            served.append((settings, model))
+            served.append((settings, as_backend(model, LlamaCppModel)))
 
     monkeypatch.setattr(serve, "get_engine", lambda _backend: RecordingEngine())
     for name in (SMOLLM2_NAME, replica):
@@ -104,8 +111,10 @@ def test_serve_model_threads_reach_the_settings_the_engine_gets(
         assert result.exit_code == 0, result.output
     for given, model in served:
         assert model.threads == 3
-        assert given.model(SMOLLM2_NAME).threads == 3  # the app looks the model up in the settings
-        assert given.model("all-minilm-l6-v2").threads is None  # other models untouched
+        assert (
+            given.model(SMOLLM2_NAME, LlamaCppModel).threads == 3
+        )  # the app looks the model up in the settings
+        assert given.model("all-minilm-l6-v2", EmbeddingModel).threads is None  # other models untouched
     assert served[1][1].port == settings.models[0].replicas[1].port
     result = CliRunner().invoke(cli, ["serve-model", SMOLLM2_NAME, "--config", str(config)])
     assert result.exit_code == 0

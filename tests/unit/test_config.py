@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from citadel.cli.main import cli
-from citadel.config import ConfigError, load_settings
-from tests.helpers import smollm2_model, write_config
+from citadel.config import ConfigError, LlamaCppModel, VllmModel, load_settings
+from tests.helpers import SMOLLM2_NAME, smollm2_model, write_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,7 @@ def test_embedded_default_serves_smollm2_and_minilm_behind_gateway_on_8000() -> 
 
 def test_hxp_enterprise_matches_the_blueprint() -> None:
     settings = load_settings(REPO / "config/hxp-enterprise.yaml")
-    ports = {model.name: model.port for model in settings.models}
+    ports = {model.name: model.port for model in settings.models if isinstance(model, VllmModel)}
     assert ports == {"mixtral-8x7b": 11400, "hermes-2": 11401, "openchat-3.5": 11402, "phi-3-mini": 11403}
     mixtral = settings.model("mixtral-8x7b")
     assert mixtral.backend == "vllm"
@@ -38,7 +38,7 @@ def test_hxp_enterprise_matches_the_blueprint() -> None:
     assert mixtral.limits.max_num_batched_tokens == 8192
     assert (mixtral.memory_limit, mixtral.cpu_quota) == ("90G", 800)
     assert settings.model("phi-3-mini").targets.p95_latency_ms == 750
-    assert settings.database.url.endswith("@127.0.0.1:5433/citadel_ai")
+    assert settings.database.url.get_secret_value().endswith("@127.0.0.1:5433/citadel_ai")
     assert len(settings.vectors.collections) == 9
 
 
@@ -54,7 +54,7 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
     settings = load_settings(config)
     assert settings.gateway.port == 8200
     assert settings.auth.enabled is True
-    assert settings.models[0].port == 11500
+    assert settings.model(SMOLLM2_NAME, LlamaCppModel).port == 11500
 
 
 def test_config_path_comes_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

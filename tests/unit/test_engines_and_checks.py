@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from citadel.config import load_settings
+from citadel.config import VllmModel, load_settings
 from citadel.engines import get_engine
 from citadel.engines.vllm import vllm_command
 from citadel.model_source import ModelSourceError, resolve_model_source
@@ -27,7 +27,7 @@ def test_engines_are_chosen_by_name() -> None:
 
 
 def test_vllm_command_carries_the_blueprint_flags() -> None:
-    mixtral = load_settings(REPO / "config/hxp-enterprise.yaml").model("mixtral-8x7b")
+    mixtral = load_settings(REPO / "config/hxp-enterprise.yaml").model("mixtral-8x7b", VllmModel)
     argv = vllm_command(mixtral)
     assert argv[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
     flags = dict(zip(argv[3::2], argv[4::2], strict=False))

@@ -34,7 +34,7 @@ class RedisBackend:
         # Redis keeps its own time: an injected clock does not apply here.
         if not settings.redis.url:
             raise ValueError("cache.backend is redis but redis.url is not set")
-        return cls(settings.redis.url, timeout_s=settings.cache.redis_timeout_s)
+        return cls(settings.redis.url.get_secret_value(), timeout_s=settings.cache.redis_timeout_s)
 
     async def get(self, key: str) -> bytes | None:
         try:

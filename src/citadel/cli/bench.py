@@ -14,6 +14,7 @@ from rich.table import Table
 
 from citadel.cli.marks import mark
 from citadel.cli.options import config_option, load_or_exit
+from citadel.config.secrets import reveal
 from citadel.ops.bench.chart import chart_html
 from citadel.ops.bench.plan import DEFAULT_LEVELS, DEFAULT_SCENARIO_TOKENS, BenchPlan, parse_scenarios
 from citadel.ops.bench.report import LevelStats, check_targets, level_stats, report_json
@@ -97,7 +98,7 @@ def bench(
             scenarios=parse_scenarios(scenarios),
             requests=requests,
             timeout_s=timeout_s,
-            api_key=api_key or settings.auth.admin_key,
+            api_key=api_key or reveal(settings.auth.admin_key),
         )
     except (KeyError, ValueError) as exc:
         raise click.UsageError(str(exc.args[0])) from exc

@@ -30,7 +30,11 @@ async def _clear_backend(settings: CitadelSettings, model: str | None) -> int:
 
 def _clear_in_gateway(settings: CitadelSettings, model: str | None) -> int:
     url = f"{gateway_url(settings)}/admin/cache/clear"
-    headers = {"authorization": f"Bearer {settings.auth.admin_key}"} if settings.auth.admin_key else {}
+    headers = (
+        {"authorization": f"Bearer {settings.auth.admin_key.get_secret_value()}"}
+        if settings.auth.admin_key
+        else {}
+    )
     try:
         answer = httpx.post(url, json={"model": model}, headers=headers, timeout=10.0)
     except httpx.HTTPError as exc:

@@ -8,6 +8,7 @@ import click
 
 from citadel.cli.marks import mark, result_line
 from citadel.cli.options import config_option, load_or_exit
+from citadel.config.secrets import reveal
 from citadel.ops.diagnostics.doctor import diagnose
 from citadel.ops.diagnostics.probes import ProbeResult
 from citadel.ops.diagnostics.verify import VerifyOptions, run_verification
@@ -49,7 +50,7 @@ def verify(
         timeout_s=timeout_s,
         concurrency=concurrency,
         max_tokens=max_tokens,
-        api_key=api_key or settings.auth.admin_key,
+        api_key=api_key or reveal(settings.auth.admin_key),
         dependencies=not no_dependencies,
     )
     click.echo(f"Citadel deployment test ({config_path})")
@@ -77,7 +78,10 @@ def doctor(config_path: Path, api_key: str | None, log_files: tuple[Path, ...], 
     """Diagnose a deployment: resources, services, ports, recent errors, dependencies, an API smoke test."""
     settings = load_or_exit(config_path)
     sections = diagnose(
-        settings, log_files=list(log_files), timeout_s=timeout_s, api_key=api_key or settings.auth.admin_key
+        settings,
+        log_files=list(log_files),
+        timeout_s=timeout_s,
+        api_key=api_key or reveal(settings.auth.admin_key),
     )
     problems = 0
     for title, run in sections:

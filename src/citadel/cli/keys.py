@@ -49,7 +49,7 @@ def run_with_database(settings: CitadelSettings, action: Callable[[Database], Aw
     except CitadelError as exc:
         raise click.ClickException(exc.message) from exc
     except (SQLAlchemyError, OSError, TimeoutError) as exc:
-        where = make_url(settings.database.url).render_as_string(hide_password=True)
+        where = make_url(settings.database.url.get_secret_value()).render_as_string(hide_password=True)
         raise click.ClickException(f"database {where}: {type(exc).__name__}: {exc}") from exc
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from citadel.config.models import BACKENDS, MODEL_CLASSES
 from citadel.config.settings import CitadelSettings
 
 DEFAULT_CONFIG_PATH = Path("config/citadel.yaml")
@@ -51,9 +52,37 @@ def _problems(error: ValidationError, data: dict[str, Any]) -> list[str]:
     lines = []
     for detail in error.errors():
         location = tuple(part for part in detail["loc"] if not str(part).startswith("function-"))
+        location, backend = _without_backend_tag(location)
         message = detail["msg"].removeprefix("Value error, ")
+        if detail["type"] == "union_tag_invalid":
+            tag = (detail.get("ctx") or {}).get("tag", "?")
+            location = (*location, "backend")
+            known = ", ".join(repr(name) for name in BACKENDS[:-1])
+            message = f"Input should be {known} or {BACKENDS[-1]!r}, not '{tag}'"
+        elif detail["type"] == "extra_forbidden" and backend is not None:
+            message = _not_a_key_of(backend, location)
         lines.append(f"{_key_path(location, data)}: {message}")
     return lines
+
+
+def _without_backend_tag(location: tuple[str | int, ...]) -> tuple[tuple[str | int, ...], str | None]:
+    """A model entry's errors carry the backend's tag after the index (``models.0.remote.url``): drop it
+    from the key path, keep it for the message."""
+    for index in range(2, len(location)):
+        part = location[index]
+        if location[index - 2] == "models" and isinstance(location[index - 1], int) and part in BACKENDS:
+            return (*location[:index], *location[index + 1 :]), str(part)
+    return location, None
+
+
+def _not_a_key_of(backend: str, location: tuple[str | int, ...]) -> str:
+    """Why a key is refused: it belongs to other backends (named), or to none."""
+    key = location[-1]
+    if location[-2:-1] and isinstance(location[-2], int):  # a key of the model entry itself
+        owners = [name for name, model in MODEL_CLASSES.items() if key in model.model_fields]
+        if owners:
+            return f"not a key of backend {backend!r} (only of: {', '.join(owners)})"
+    return f"not a key of backend {backend!r}"
 
 
 def read_yaml(path: Path) -> dict[str, Any]:

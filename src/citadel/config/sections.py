@@ -2,53 +2,88 @@
 
 Each section is a frozen pydantic model so that a loaded config is a value: passed in, never mutated.
 Sections that later capabilities fill (database, redis, vectors, events, auth) already carry their
-embedded defaults, all pointing at this machine.
+embedded defaults, all pointing at this machine. The ``models:`` entries live in
+:mod:`citadel.config.models`, the shared base in :mod:`citadel.config.base`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
-_MEMORY_PATTERN = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)B?$", re.IGNORECASE)
-_MEMORY_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+from citadel.config.base import NAME_PATTERN as _NAME_PATTERN
+from citadel.config.base import MemorySize, Section, parse_memory, reachable_host
+from citadel.config.models import (
+    Backend,
+    Balancing,
+    EmbeddingLimits,
+    EmbeddingModel,
+    EngineLimits,
+    LlamaCppModel,
+    LocalModel,
+    LocalModelSettings,
+    ModelSettings,
+    PerformanceTargets,
+    RemoteLimits,
+    RemoteModel,
+    ReplicaSettings,
+    UpstreamTimeouts,
+    VllmLimits,
+    VllmModel,
+    as_backend,
+)
+from citadel.config.secrets import SecretUrl
 
-
-def reachable_host(host: str) -> str:
-    """Where to reach a listener bound to ``host``: a wildcard bind is reached on loopback."""
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-
-
-class Section(BaseModel):
-    """Base for every config section: unknown keys are errors, values are immutable."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def parse_memory(text: str) -> int:
-    """Turn a systemd-style size such as ``90G`` or ``512M`` into bytes.
-
-    >>> parse_memory("2G")
-    2147483648
-    """
-    match = _MEMORY_PATTERN.match(text.strip())
-    if match is None:
-        raise ValueError(f"{text!r} is not a size such as 512M, 4G or 90G")
-    number, unit = match.groups()
-    return int(float(number) * _MEMORY_UNITS[unit.upper()])
-
-
-def _memory_size(text: str) -> str:
-    parse_memory(text)  # raises for a size it cannot read
-    return text
-
-
-# A size such as ``4G``, checked when the config loads.
-MemorySize = Annotated[str, AfterValidator(_memory_size)]
+__all__ = [
+    "SEED_COLLECTIONS",
+    "AuthSettings",
+    "Backend",
+    "Balancing",
+    "CacheSettings",
+    "CircuitBreakerSettings",
+    "CorsSettings",
+    "DatabaseSettings",
+    "EmbeddingLimits",
+    "EmbeddingModel",
+    "EngineLimits",
+    "EventSettings",
+    "GatewaySettings",
+    "LlamaCppModel",
+    "LocalModel",
+    "LocalModelSettings",
+    "MemorySize",
+    "MetricsSettings",
+    "ModelCachePolicy",
+    "ModelPrice",
+    "ModelSettings",
+    "PerformanceTargets",
+    "RateLimitSettings",
+    "RedisSettings",
+    "RemoteLimits",
+    "RemoteModel",
+    "ReplicaSettings",
+    "RequestLogSettings",
+    "RetrievalDefault",
+    "RoutingRule",
+    "RuleCondition",
+    "SecretUrl",
+    "Section",
+    "SemanticCacheSettings",
+    "SupervisorSettings",
+    "TierLimits",
+    "TracingSettings",
+    "UpstreamTimeouts",
+    "VectorSettings",
+    "VirtualModelSettings",
+    "VllmLimits",
+    "VllmModel",
+    "as_backend",
+    "parse_memory",
+    "reachable_host",
+]
 
 
 class CorsSettings(Section):
@@ -151,134 +186,6 @@ class GatewaySettings(Section):
         return parse_memory(self.memory_limit)
 
 
-class EngineLimits(Section):
-    """vLLM's engine arguments (seed B.1 ``vllm_configuration``); the built-in engine honours them too."""
-
-    max_model_len: int = Field(default=2048, ge=16)
-    max_num_seqs: int = Field(default=8, ge=1)
-    max_num_batched_tokens: int = Field(default=512, ge=16)
-    enable_chunked_prefill: bool = True
-    enable_prefix_caching: bool = Field(default=True, description="Reuse computed prompt prefixes.")
-    max_waiting: int = Field(default=128, ge=0, description="Queued requests beyond this get 503.")
-    tensor_parallel_size: int = Field(default=1, ge=1)
-    pipeline_parallel_size: int = Field(default=1, ge=1)
-
-
-class PerformanceTargets(Section):
-    """The seed's per-model targets (B.1 ``performance_targets``); alert rules and benchmarks read them."""
-
-    average_latency_ms: int = Field(default=2000, gt=0)
-    p95_latency_ms: int = Field(default=3000, gt=0)
-    throughput_rpm: int = Field(default=50, gt=0, description="Requests per minute.")
-    concurrent_requests: int = Field(default=8, gt=0)
-
-    @model_validator(mode="after")
-    def _p95_not_below_average(self) -> PerformanceTargets:
-        if self.p95_latency_ms < self.average_latency_ms:
-            raise ValueError("p95_latency_ms must not be below average_latency_ms")
-        return self
-
-
-Backend = Literal["llamacpp", "vllm", "remote", "sentence-transformers"]
-Balancing = Literal["least_outstanding", "weighted_round_robin", "latency_ewma"]
-
-
-class ReplicaSettings(Section):
-    """One upstream of a model: a model service here (``port``) or any OpenAI-compatible server (``url``)."""
-
-    url: str | None = None
-    host: str = "127.0.0.1"
-    port: int | None = Field(default=None, ge=1, le=65535)
-    weight: int = Field(default=1, ge=1, le=1000, description="Share of traffic under weighted_round_robin.")
-    served_model: str | None = Field(
-        default=None, description="The model's name on that server, when it differs (e.g. vLLM's path)."
-    )
-    api_key_env: str | None = Field(
-        default=None,
-        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
-        description="Environment variable holding a bearer token for that server (never the token itself).",
-    )
-
-    @model_validator(mode="after")
-    def _url_or_port(self) -> ReplicaSettings:
-        if (self.url is None) == (self.port is None):
-            raise ValueError("a replica needs exactly one of 'url' or 'port'")
-        return self
-
-    @property
-    def base_url(self) -> str:
-        if self.url:
-            return self.url.rstrip("/")
-        return f"http://{reachable_host(self.host)}:{self.port}"
-
-
-class UpstreamTimeouts(Section):
-    """Per-model timeouts; an unset one takes the gateway's default."""
-
-    connect_s: float | None = Field(default=None, gt=0)
-    first_byte_s: float | None = Field(default=None, gt=0)
-    total_s: float | None = Field(default=None, gt=0)
-
-
-class ModelSettings(Section):
-    """One model service: what it serves, which engine serves it and where it listens."""
-
-    name: str = Field(pattern=_NAME_PATTERN, description="Served model name, as clients send it.")
-    backend: Backend = "llamacpp"
-    host: str = "127.0.0.1"
-    port: int = Field(default=11400, ge=1, le=65535)
-    source: str = Field(
-        description="Where the weights come from: a path, or package:<module>/<file> for a model "
-        "shipped inside an installed Python package.",
-    )
-    url: str | None = Field(default=None, description="Base URL of a remote OpenAI-compatible server.")
-    limits: EngineLimits = Field(default_factory=EngineLimits)
-    memory_limit: MemorySize = "4G"
-    cpu_quota: int = Field(default=200, ge=1, description="Percent of one CPU, as systemd's CPUQuota.")
-    threads: int | None = Field(
-        default=None,
-        ge=1,
-        description="Engine threads (llama.cpp or torch); default: this service's share of the cores.",
-    )
-    extra_buffer_types: bool = Field(
-        default=False,
-        description="Let llama.cpp place weights in its optional CPU-specific buffer types (AMX, repacked "
-        "layouts). Off: the AMX path crashed on Intel Sapphire Rapids servers.",
-    )
-    targets: PerformanceTargets = Field(default_factory=PerformanceTargets)
-    startup_timeout_s: float = Field(default=300.0, gt=0)
-    replicas: list[ReplicaSettings] = Field(
-        default_factory=list, description="The gateway's upstreams; none means one at host:port (or url)."
-    )
-    balancing: Balancing = "least_outstanding"
-    fallbacks: list[str] = Field(default_factory=list, description="Models to try when all replicas fail.")
-    timeouts: UpstreamTimeouts = Field(default_factory=UpstreamTimeouts)
-    capabilities: list[str] = Field(default_factory=list, description="Tags routing rules may ask for.")
-    cost: float = Field(default=1.0, ge=0, description="Relative cost, for routing rules that pick cheapest.")
-
-    @model_validator(mode="after")
-    def _remote_needs_url(self) -> ModelSettings:
-        if self.backend == "remote" and not self.url:
-            raise ValueError("a model with backend 'remote' needs 'url'")
-        return self
-
-    @property
-    def memory_limit_bytes(self) -> int:
-        return parse_memory(self.memory_limit)
-
-    @property
-    def base_url(self) -> str:
-        """Where the gateway reaches this model's OpenAI-compatible API (without ``/v1``)."""
-        if self.url:
-            return self.url.rstrip("/")
-        return f"http://{reachable_host(self.host)}:{self.port}"
-
-    @property
-    def upstreams(self) -> list[ReplicaSettings]:
-        """The replicas the gateway balances over: the explicit list, else this model's own address."""
-        return self.replicas or [ReplicaSettings(url=self.base_url)]
-
-
 class SupervisorSettings(Section):
     """How ``citadel up`` runs the local services."""
 
@@ -297,7 +204,10 @@ class SupervisorSettings(Section):
 class DatabaseSettings(Section):
     """Request logs, keys and audit (seed B.2.1). Embedded default: SQLite under ``data_dir``."""
 
-    url: str = "sqlite+aiosqlite:///var/citadel.db"
+    url: SecretUrl = Field(
+        default=SecretUrl("sqlite+aiosqlite:///var/citadel.db"),
+        description="A SQLAlchemy URL; its password is masked wherever the URL is shown.",
+    )
     pool_min: int = Field(default=5, ge=0)
     pool_max: int = Field(default=20, ge=1)
     connect_timeout_s: float = Field(default=30.0, gt=0)
@@ -308,7 +218,7 @@ class DatabaseSettings(Section):
 class RedisSettings(Section):
     """Rate limits and the response cache in production; ``url: null`` keeps both in-process."""
 
-    url: str | None = None
+    url: SecretUrl | None = Field(default=None, description="Its password is masked wherever it is shown.")
 
 
 SEED_COLLECTIONS = (
@@ -342,7 +252,7 @@ class VectorSettings(Section):
     )
     prefer_grpc: bool = Field(default=False, description="Talk to the server over gRPC (seed: 6334).")
     grpc_port: int = Field(default=6334, ge=1, le=65535)
-    api_key: str | None = Field(default=None, description="The Qdrant server's API key, if it has one.")
+    api_key: SecretStr | None = Field(default=None, description="The Qdrant server's API key, if it has one.")
     timeout_s: float = Field(default=10.0, gt=0, description="Budget of one vector-store call.")
     embedding_model: str | None = Field(
         default=None,
@@ -414,7 +324,7 @@ class AuthSettings(Section):
     """API-key authentication for the gateway. Off in the embedded default."""
 
     enabled: bool = False
-    admin_key: str | None = None
+    admin_key: SecretStr | None = Field(default=None, description="Bearer key of the admin API (a secret).")
     key_cache_ttl_s: float = Field(
         default=5.0, ge=0, description="How long a looked-up key is trusted (how soon others see revocation)."
     )

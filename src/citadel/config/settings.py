@@ -3,27 +3,35 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, overload
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from citadel.config.models import as_backend
 from citadel.config.sections import (
     AuthSettings,
     CacheSettings,
     DatabaseSettings,
+    EmbeddingModel,
     EventSettings,
     GatewaySettings,
+    LlamaCppModel,
+    LocalModel,
     MetricsSettings,
     ModelPrice,
     ModelSettings,
     RateLimitSettings,
     RedisSettings,
+    RemoteModel,
     RequestLogSettings,
     SupervisorSettings,
     TracingSettings,
     VectorSettings,
+    VllmModel,
 )
+
+_M = TypeVar("_M", LlamaCppModel, VllmModel, EmbeddingModel, RemoteModel)
 
 
 class CitadelSettings(BaseSettings):
@@ -90,7 +98,7 @@ class CitadelSettings(BaseSettings):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"model names must be unique; repeated: {', '.join(duplicates)}")
-        listeners = [(m.host, m.port, f"model {m.name}") for m in self.models if m.backend != "remote"]
+        listeners = [(m.host, m.port, f"model {m.name}") for m in self.models if isinstance(m, LocalModel)]
         listeners.append((self.gateway.host, self.gateway.port, "the gateway"))
         seen: dict[int, str] = {}
         for _host, port, owner in listeners:
@@ -140,10 +148,17 @@ class CitadelSettings(BaseSettings):
             raise ValueError("; ".join(problems))
         return self
 
-    def model(self, name: str) -> ModelSettings:
-        """The model called ``name``; ``KeyError`` names the ones that exist."""
+    @overload
+    def model(self, name: str) -> ModelSettings: ...
+
+    @overload
+    def model(self, name: str, kind: type[_M]) -> _M: ...
+
+    def model(self, name: str, kind: type[_M] | None = None) -> ModelSettings | _M:
+        """The model called ``name``; ``KeyError`` names the ones that exist. With ``kind`` (e.g.
+        ``LlamaCppModel``), ``TypeError`` if that model has another backend."""
         for model in self.models:
             if model.name == name:
-                return model
+                return model if kind is None else as_backend(model, kind)
         known = ", ".join(m.name for m in self.models) or "none"
         raise KeyError(f"no model {name!r} in the config (configured: {known})")

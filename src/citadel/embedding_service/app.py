@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from citadel import service_routes
-from citadel.config import CitadelSettings, ModelSettings
+from citadel.config import CitadelSettings, EmbeddingModel, ModelSettings, as_backend
 from citadel.embedding_service.batcher import DynamicBatcher
 from citadel.embedding_service.encoder import SentenceEncoder
 from citadel.embedding_service.metrics import EmbeddingMetrics
@@ -40,7 +40,9 @@ def create_embedding_service_app(
 ) -> FastAPI:
     """The app serving the embedding model ``model_name`` (or these settings); ``control`` and
     ``span_exporter`` as for chat."""
-    model = settings.model(model_name) if isinstance(model_name, str) else model_name
+    model = as_backend(
+        settings.model(model_name) if isinstance(model_name, str) else model_name, EmbeddingModel
+    )
     service_control = control or ServiceControl()
     tracing = Tracing(settings.tracing, model.name, exporter=span_exporter)
 

@@ -16,7 +16,7 @@ class Engine(Protocol):
 
     name: str
     runs_locally: bool  # False: the service runs elsewhere, there is nothing to start or supervise here
-    weights_required: bool  # True: ``model.source`` must exist on this machine
+    weights_required: bool  # True: the model's ``source`` must exist on this machine
 
     def serve(self, settings: CitadelSettings, model: ModelSettings) -> None:
         """Serve ``model`` until stopped by a signal; may replace the current process."""

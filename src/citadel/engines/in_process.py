@@ -9,12 +9,12 @@ from collections.abc import Callable
 import uvicorn
 from fastapi import FastAPI
 
-from citadel.config import CitadelSettings, ModelSettings
+from citadel.config import CitadelSettings, LocalModelSettings
 from citadel.engines.service_control import DropReportedFailures, ServiceControl
 
 
 def run_app(
-    make_app: Callable[[ServiceControl], FastAPI], settings: CitadelSettings, model: ModelSettings
+    make_app: Callable[[ServiceControl], FastAPI], settings: CitadelSettings, model: LocalModelSettings
 ) -> None:
     """Serve the app on the model's host and port until SIGINT/SIGTERM or until the app gives up.
 

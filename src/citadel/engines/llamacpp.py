@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from citadel.config import CitadelSettings, ModelSettings
+from citadel.config import CitadelSettings, LlamaCppModel, ModelSettings, as_backend
 from citadel.engines.in_process import run_app
 
 
@@ -15,4 +15,5 @@ class LlamaCppEngine:
         """Serve until stopped; exits with EXIT_SELF_TEST_FAILED or EXIT_ENGINE_DIED when the engine fails."""
         from citadel.model_service.app import create_model_service_app
 
-        run_app(lambda control: create_model_service_app(settings, model, control=control), settings, model)
+        served = as_backend(model, LlamaCppModel)
+        run_app(lambda control: create_model_service_app(settings, served, control=control), settings, served)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from citadel.config import CitadelSettings, ModelSettings
+from citadel.config import CitadelSettings, LocalModelSettings, ModelSettings
 from citadel.config.sections import reachable_host
 from citadel.engines import get_engine
 
@@ -24,7 +24,7 @@ _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 class LocalService:
     """One model service on this machine: ``model`` served at ``port``."""
 
-    model: ModelSettings
+    model: LocalModelSettings
     port: int
 
     @property
@@ -36,7 +36,7 @@ class LocalService:
         return f"http://{reachable_host(self.model.host)}:{self.port}"
 
     @property
-    def settings(self) -> ModelSettings:
+    def settings(self) -> LocalModelSettings:
         """The model's settings with this service's port (what the engine binds to)."""
         if self.port == self.model.port:
             return self.model
@@ -46,7 +46,7 @@ class LocalService:
 def model_services(model: ModelSettings) -> list[LocalService]:
     """``model``'s services on this machine: none for a remote backend, else its own port and the ports of
     its replicas on this machine."""
-    if not get_engine(model.backend).runs_locally:
+    if not get_engine(model.backend).runs_locally or not isinstance(model, LocalModelSettings):
         return []
     ports = [model.port]
     for replica in model.replicas:

@@ -16,5 +16,5 @@ class RemoteEngine:
 
     def serve(self, settings: CitadelSettings, model: ModelSettings) -> None:
         raise RemoteModelError(
-            f"model {model.name!r} is remote ({model.url}); there is nothing to serve here"
+            f"model {model.name!r} is remote ({model.base_url}); there is nothing to serve here"
         )

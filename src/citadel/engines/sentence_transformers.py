@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from citadel.config import CitadelSettings, ModelSettings
+from citadel.config import CitadelSettings, EmbeddingModel, ModelSettings, as_backend
 from citadel.engines.in_process import run_app
 
 
@@ -15,6 +15,7 @@ class SentenceTransformersEngine:
         """Serve until stopped; exits with EXIT_ENGINE_DIED when the batching worker dies."""
         from citadel.embedding_service.app import create_embedding_service_app
 
+        served = as_backend(model, EmbeddingModel)
         run_app(
-            lambda control: create_embedding_service_app(settings, model, control=control), settings, model
+            lambda control: create_embedding_service_app(settings, served, control=control), settings, served
         )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import sys
 
-from citadel.config import CitadelSettings, ModelSettings
+from citadel.config import CitadelSettings, ModelSettings, VllmModel, as_backend
 
 
-def vllm_command(model: ModelSettings) -> list[str]:
+def vllm_command(model: VllmModel) -> list[str]:
     """The command line that serves ``model`` with vLLM."""
     limits = model.limits
     argv = [
@@ -37,7 +37,7 @@ class VllmEngine:
     weights_required = True
 
     def serve(self, settings: CitadelSettings, model: ModelSettings) -> None:
-        argv = vllm_command(model)
+        argv = vllm_command(as_backend(model, VllmModel))
         # CPU-only hosts (seed B.1: gpu_support false) hide any GPU from vLLM, as the seed's unit does.
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
         # Replace this process, so that signals from the supervisor or systemd reach vLLM itself.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -82,16 +81,17 @@ class ModelPool:
 
 
 def _credentials(model: str, replica: ReplicaSettings) -> dict[str, str]:
-    """The bearer token named by ``api_key_env``, read once at start; a missing one stops the start."""
+    """The bearer token named by ``api_key_env`` (read when the settings loaded); a missing one stops the
+    start."""
     if replica.api_key_env is None:
         return {}
-    token = os.environ.get(replica.api_key_env)
-    if not token:
+    token = replica.token
+    if token is None:
         raise RuntimeError(
             f"model {model}: replica {replica.base_url} wants a token in ${replica.api_key_env}, "
             "which is not set"
         )
-    return {"authorization": f"Bearer {token}"}
+    return {"authorization": f"Bearer {token.get_secret_value()}"}
 
 
 class ModelDirectory:

@@ -56,7 +56,9 @@ def make_limiter(settings: CitadelSettings) -> RateLimiter:
     if settings.redis.url:
         from citadel.governance.ratelimit_redis import RedisRateLimiter
 
-        return RedisRateLimiter(settings.redis.url, timeout_s=settings.rate_limits.redis_timeout_s)
+        return RedisRateLimiter(
+            settings.redis.url.get_secret_value(), timeout_s=settings.rate_limits.redis_timeout_s
+        )
     return MemoryRateLimiter()
 
 
@@ -149,7 +151,7 @@ class Governance:
 
     async def _authenticate(self, secret: str) -> tuple[Principal, KeyRecord | None]:
         admin_key = self.settings.auth.admin_key
-        if admin_key and hmac.compare_digest(secret.encode(), admin_key.encode()):
+        if admin_key and hmac.compare_digest(secret.encode(), admin_key.get_secret_value().encode()):
             return ADMIN, None
         key = await self.keys.lookup(hash_secret(secret))
         if key is None:
@@ -177,7 +179,7 @@ class Governance:
         """The actor name for an admin API call; 401 for no or an unknown key, 403 for a normal key."""
         secret = bearer_secret(authorization_header)
         admin_key = self.settings.auth.admin_key
-        if admin_key and hmac.compare_digest(secret.encode(), admin_key.encode()):
+        if admin_key and hmac.compare_digest(secret.encode(), admin_key.get_secret_value().encode()):
             return "admin"
         key = await self.keys.lookup(hash_secret(secret))
         if key is None or key.problem(utcnow()) is not None:

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from citadel import service_routes
-from citadel.config import CitadelSettings, ModelSettings
+from citadel.config import CitadelSettings, LlamaCppModel, ModelSettings, as_backend
 from citadel.engines.service_control import ReportedFailure, ServiceControl
 from citadel.errors import install_error_handlers
 from citadel.exit_codes import EXIT_ENGINE_DIED, EXIT_SELF_TEST_FAILED
@@ -51,7 +51,7 @@ def create_model_service_app(
     >>> app = create_model_service_app(load_settings("config/citadel.yaml"), "smollm2-135m-instruct")
     ... # doctest: +SKIP
     """
-    options = settings.model(model) if isinstance(model, str) else model
+    options = as_backend(settings.model(model) if isinstance(model, str) else model, LlamaCppModel)
     service_control = control or ServiceControl()
     tracing = Tracing(settings.tracing, options.name, exporter=span_exporter)
 
@@ -108,7 +108,7 @@ def create_model_service_app(
 
 
 async def _start_after_self_test(
-    gguf: GgufModel, scheduler: Scheduler, options: ModelSettings, control: ServiceControl
+    gguf: GgufModel, scheduler: Scheduler, options: LlamaCppModel, control: ServiceControl
 ) -> None:
     """Start the engine thread, which first decodes a real batch; on failure log one line and give up
     (restarting cannot help)."""

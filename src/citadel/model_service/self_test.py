@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from citadel.config import ModelSettings
+from citadel.config import LlamaCppModel, as_backend
 from citadel.exit_codes import EXIT_SELF_TEST_FAILED
 from citadel.model_service.batch_engine import DECODE_OK, BatchEngine, BatchRow
 from citadel.model_service.gguf_model import GgufModel
@@ -209,14 +209,14 @@ def _decode_and_sample(
 # --- the command ``citadel check`` runs ----------------------------------------------------------------
 
 
-def _service(config: Path, name: str) -> ModelSettings:
+def _service(config: Path, name: str) -> LlamaCppModel:
     from citadel.config import load_settings
     from citadel.engines.local import find_service
 
-    return find_service(load_settings(config), name).settings
+    return as_backend(find_service(load_settings(config), name).settings, LlamaCppModel)
 
 
-def _check_in_this_process(model: ModelSettings) -> int:
+def _check_in_this_process(model: LlamaCppModel) -> int:
     from prometheus_client import CollectorRegistry
 
     from citadel.model_service.metrics import ModelServiceMetrics
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         model = _service(args.config, args.name)
-    except (ConfigError, KeyError) as exc:
+    except (ConfigError, KeyError, TypeError) as exc:
         print(f"FAIL: engine self-test: {exc.args[0] if isinstance(exc, KeyError) else exc}", flush=True)
         return 2
     if args.in_process:

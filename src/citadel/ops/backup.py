@@ -71,7 +71,7 @@ def _pg_dump(url: str, target: Path) -> None:
 
 def _stage_database(settings: CitadelSettings, staging: Path) -> Path | None:
     """A consistent copy of the database in ``staging``; None for an SQLite file not created yet."""
-    url = settings.database.url
+    url = settings.database.url.get_secret_value()
     sqlite = sqlite_path(url)
     if sqlite is not None:
         if not sqlite.is_file():

@@ -39,9 +39,9 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     """An engine for ``settings.url``: asyncpg pool for PostgreSQL, aiosqlite (WAL) for SQLite."""
-    url = make_url(settings.url)
+    url = make_url(settings.url.get_secret_value())
     if url.get_backend_name() == "sqlite":
-        path = sqlite_file(settings.url)
+        path = sqlite_file(settings.url.get_secret_value())
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": settings.connect_timeout_s})

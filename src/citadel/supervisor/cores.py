@@ -73,7 +73,7 @@ def _overcommitted(explicit: dict[str, int], shared: list[CoreDemand], cores: in
 def service_demands(services: list[LocalService]) -> list[CoreDemand]:
     """The services that run engine threads on this machine, with their claims."""
     return [
-        CoreDemand(service.name, service.model.cpu_quota, service.model.threads)
+        CoreDemand(service.name, service.model.cpu_quota, getattr(service.model, "threads", None))
         for service in services
         if service.model.backend in CPU_BACKENDS
     ]

@@ -24,6 +24,7 @@ from qdrant_client.http import models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from citadel.config import CitadelSettings
+from citadel.config.secrets import reveal
 from citadel.errors import VectorStoreUnavailable
 from citadel.vectors.ids import PointId
 
@@ -76,7 +77,7 @@ class VectorStore:
                 url=config.url,
                 prefer_grpc=config.prefer_grpc,
                 grpc_port=config.grpc_port,
-                api_key=config.api_key,
+                api_key=reveal(config.api_key),
                 timeout=max(1, round(config.timeout_s)),
                 check_compatibility=False,
             )

@@ -48,10 +48,11 @@ def _sqlite(path: Path) -> ProbeResult:
 def probe_dependencies(settings: CitadelSettings, timeout_s: float) -> list[ProbeResult]:
     """One result per configured dependency."""
     results = []
-    database = sqlite_path(settings.database.url)
-    results.append(_sqlite(database) if database else _tcp_url("database", settings.database.url, timeout_s))
+    database_url = settings.database.url.get_secret_value()
+    database = sqlite_path(database_url)
+    results.append(_sqlite(database) if database else _tcp_url("database", database_url, timeout_s))
     if settings.redis.url:
-        results.append(_tcp_url("redis", settings.redis.url, timeout_s))
+        results.append(_tcp_url("redis", settings.redis.url.get_secret_value(), timeout_s))
     if settings.vectors.url:
         results.append(
             http_probe("vector store (qdrant)", f"{settings.vectors.url.rstrip('/')}/healthz", timeout_s)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from citadel.config import CitadelSettings, ModelSettings
+from citadel.config import CitadelSettings, LocalModelSettings, ModelSettings
 from citadel.cpu_features import usable_cores
 from citadel.engines import get_engine
 from citadel.engines.local import LocalService, find_service, model_services
@@ -71,7 +71,7 @@ def check_core_budget(settings: CitadelSettings, cores: int | None = None) -> Ch
     return CheckResult("machine", "cores", True, f"{available} usable core(s); threads: {shares}")
 
 
-def check_model_files(model: ModelSettings) -> tuple[CheckResult, Path | None]:
+def check_model_files(model: LocalModelSettings) -> tuple[CheckResult, Path | None]:
     try:
         path = resolve_model_source(model.source)
     except ModelSourceError as exc:
@@ -79,7 +79,7 @@ def check_model_files(model: ModelSettings) -> tuple[CheckResult, Path | None]:
     return CheckResult(model.name, "model files", True, f"{path} ({_human(_size(path))})"), path
 
 
-def check_memory(model: ModelSettings) -> CheckResult:
+def check_memory(model: LocalModelSettings) -> CheckResult:
     available = psutil.virtual_memory().available
     needed = model.memory_limit_bytes
     ok = available >= needed
@@ -87,7 +87,7 @@ def check_memory(model: ModelSettings) -> CheckResult:
     return CheckResult(model.name, "memory", ok, detail if ok else f"only {detail}")
 
 
-def check_disk(model: ModelSettings, path: Path) -> CheckResult:
+def check_disk(model: LocalModelSettings, path: Path) -> CheckResult:
     """The blueprint wants twice the model's size free where the model lives (logs, caches, updates)."""
     free = shutil.disk_usage(path if path.is_dir() else path.parent).free
     wanted = 2 * _size(path)
@@ -99,8 +99,10 @@ def check_model(model: ModelSettings, *, services: list[LocalService] | None = N
     """The model's files, memory and disk, and the port of each of its ``services`` on this machine
     (all of them by default)."""
     engine = get_engine(model.backend)
-    if not engine.runs_locally:
-        return [CheckResult(model.name, "remote", True, f"served at {model.url}; nothing to check locally")]
+    if not engine.runs_locally or not isinstance(model, LocalModelSettings):
+        return [
+            CheckResult(model.name, "remote", True, f"served at {model.base_url}; nothing to check locally")
+        ]
     chosen = model_services(model) if services is None else services
     results = [check_port_free(service.name, model.host, service.port) for service in chosen]
     files, path = check_model_files(model)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from citadel.config import CitadelSettings, ModelSettings
+from citadel.config import CitadelSettings, LocalModelSettings
 from citadel.ops.render.assets import local_models
 from citadel.ops.render.recording_rules import CPU_CORES, ERROR_RATIO, REQUEST_RATE, latency_quantile
 from citadel.ops.render.scrape import GATEWAY_JOB, MODELS_JOB
@@ -115,7 +115,7 @@ def _availability() -> list[Alert]:
     ]
 
 
-def _per_model(model: ModelSettings) -> list[Alert]:
+def _per_model(model: LocalModelSettings) -> list[Alert]:
     """Alerts whose thresholds are this model's config: targets, queue limit, memory limit, CPU quota."""
     name = model.name
     target_s = model.targets.p95_latency_ms / 1000

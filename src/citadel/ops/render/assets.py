@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from citadel.config import CitadelSettings, ModelSettings
+from citadel.config import CitadelSettings, LocalModelSettings
 from citadel.config.sections import reachable_host
 from citadel.engines import get_engine
 
@@ -13,9 +13,13 @@ from citadel.engines import get_engine
 RenderedFiles = Mapping[str, str]
 
 
-def local_models(settings: CitadelSettings) -> list[ModelSettings]:
+def local_models(settings: CitadelSettings) -> list[LocalModelSettings]:
     """The models whose services run on this machine (a ``remote`` model has nothing to run or scrape)."""
-    return [model for model in settings.models if get_engine(model.backend).runs_locally]
+    return [
+        model
+        for model in settings.models
+        if get_engine(model.backend).runs_locally and isinstance(model, LocalModelSettings)
+    ]
 
 
 def gateway_url(settings: CitadelSettings) -> str:
