@@ -1,10 +1,11 @@
-"""``citadel check [NAME]`` and ``citadel config validate``."""
+"""``citadel check [NAME]``, ``citadel config validate`` and ``citadel config show``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
+import yaml
 
 from citadel.cli.options import config_option, load_or_exit
 from citadel.config import CitadelSettings
@@ -72,3 +73,11 @@ def validate(config_path: Path) -> None:
     click.echo(
         f"{config_path}: valid ({len(settings.models)} model(s), gateway port {settings.gateway.port})"
     )
+
+
+@config.command("show")
+@config_option
+def show(config_path: Path) -> None:
+    """Print the effective config (file, CITADEL_* overrides and defaults) as YAML; secrets masked."""
+    settings = load_or_exit(config_path)
+    click.echo(yaml.safe_dump(settings.model_dump(mode="json"), sort_keys=False), nl=False)
