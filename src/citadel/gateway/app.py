@@ -102,8 +102,11 @@ def create_gateway_app(
                 monitor,
                 metrics,
                 max_attempts=gateway.max_attempts,
+                tracer=tracing.tracer,
             )
-            app.state.finisher = Finisher(metrics, governance, cache, semantic, access_log=gateway.access_log)
+            app.state.finisher = Finisher(
+                metrics, governance, cache, semantic, access_log=gateway.access_log, tracer=tracing.tracer
+            )
             app.state.governance = governance
             app.state.response_cache = cache
             app.state.vectors = vectors

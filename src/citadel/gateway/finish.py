@@ -9,7 +9,8 @@ request's :class:`RequestOutcome`:
   for those that were forwarded; ``llm_active_requests`` back down for those that counted in it;
 - one request-log entry for every request, and the per-key usage counters for those the request metrics
   count, through ``Governance.record``;
-- a fresh, whole, successful answer stored in the response cache (and the semantic cache).
+- a fresh, whole, successful answer stored in the response cache (and the semantic cache);
+- traced, the request's server span annotated with the GenAI request model, usage and finish reasons.
 
 A request refused before it reached a model (bad key, unknown model) is logged but not in the request
 metrics, whose ``model`` label would otherwise take any name a client sends.
@@ -18,6 +19,7 @@ metrics, whose ``model`` label would otherwise take any name a client sends.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -28,8 +30,12 @@ from citadel.cache.service import ResponseCache
 from citadel.gateway.metrics import GatewayMetrics
 from citadel.gateway.outcome import CLIENT_CLOSED, CacheUse, RequestOutcome
 from citadel.governance import Governance, RequestLogEntry
+from citadel.tracing import Attributes, RequestTracer, semconv
 
 logger = logging.getLogger(__name__)
+
+# One per choice, in a JSON answer or a stream's last chunks (``"finish_reason": null`` does not match).
+_FINISH_REASON = re.compile(rb'"finish_reason"\s*:\s*"([^"]+)"')
 
 CLIENT_DISCONNECTED = "client_disconnected"
 
@@ -45,8 +51,10 @@ class Finisher:
         semantic: SemanticCache | None = None,
         *,
         access_log: bool = False,
+        tracer: RequestTracer | None = None,
     ) -> None:
         self._metrics = metrics
+        self._tracer = tracer or RequestTracer(None)
         self._governance = governance
         self._cache = cache
         self._semantic = semantic
@@ -82,6 +90,8 @@ class Finisher:
         if model is not None:
             self._count(outcome, model, elapsed)
         self._governance.record(_log_entry(outcome, elapsed), count_usage=model is not None)
+        if self._tracer.enabled:  # finish runs inside the server span: it is the current one
+            self._tracer.annotate(_span_attributes(outcome))
 
     def _count(self, outcome: RequestOutcome, model: str, elapsed: float) -> None:
         metrics, child = self._metrics, self._metrics.child
@@ -126,6 +136,31 @@ class Finisher:
         await self._cache.put(plan, answer)
         if self._semantic is not None and not plan.stream:
             await self._semantic.store(plan, body, outcome.endpoint, answer)
+
+
+def _span_attributes(outcome: RequestOutcome) -> Attributes:
+    attributes: dict[str, str | int | list[str]] = {semconv.CITADEL_CACHE: outcome.cache.value}
+    if outcome.model:
+        attributes[semconv.GEN_AI_REQUEST_MODEL] = outcome.model
+    if outcome.served_model is not None:
+        attributes[semconv.GEN_AI_RESPONSE_MODEL] = outcome.served_model
+    if "prompt" in outcome.usage:
+        attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] = outcome.usage["prompt"]
+    if "completion" in outcome.usage:
+        attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] = outcome.usage["completion"]
+    reasons = finish_reasons(outcome.answer_tail)
+    if reasons:
+        attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+    return attributes  # error.type is the server span's own (the status it sent)
+
+
+def finish_reasons(answer: bytes) -> list[str]:
+    """The choices' finish reasons in an answer (or a stream's tail), read only for a traced request.
+
+    >>> finish_reasons(b'{"choices": [{"index": 0, "finish_reason": "length"}]}')
+    ['length']
+    """
+    return [reason.decode("utf-8", "replace") for reason in _FINISH_REASON.findall(answer)]
 
 
 def _log_entry(outcome: RequestOutcome, elapsed: float) -> RequestLogEntry:

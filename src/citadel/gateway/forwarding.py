@@ -11,6 +11,10 @@ The forwarder keeps the replicas' state (load, health, breakers) and the per-att
 fallbacks, pool exhaustion); what became of the request itself (the model that answered, its usage, the
 upstream's time, an error's code) it writes into the request's :class:`RequestOutcome`, which is counted
 once when the answer is out (:mod:`.finish`).
+
+Traced, each attempt is a CLIENT span (``{operation} {model}``, as the GenAI conventions name it) under the
+request's, naming the replica, the attempt's number and the status; its ``traceparent`` goes upstream, so
+the model service's spans nest under it. A stream's attempt span ends with its first event.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from opentelemetry.trace import Span, SpanKind
 from starlette.responses import Response
 
 from citadel.errors import ServiceUnavailable
@@ -40,6 +45,7 @@ from citadel.gateway.upstream_http import (
     UpstreamResponse,
 )
 from citadel.gateway.usage import usage_counts
+from citadel.tracing import Attributes, RequestTracer, semconv
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +84,10 @@ class Forwarder:
         metrics: GatewayMetrics,
         *,
         max_attempts: int,
+        tracer: RequestTracer | None = None,
     ) -> None:
         self._client = client
+        self._tracer = tracer or RequestTracer(None)
         self._directory = directory
         self._monitor = monitor
         self._metrics = metrics
@@ -116,6 +124,7 @@ class Forwarder:
         """The first good answer along ``chain``, a typed error if every attempt failed, or None if no
         replica could be tried at all."""
         last: AttemptFailed | None = None
+        attempts = 0
         for position, target in enumerate(chain):
             tried: list[Replica] = []
             while len(tried) < self._max_attempts:
@@ -125,9 +134,9 @@ class Forwarder:
                 if last is not None:
                     self._metrics.child(self._metrics.retries, pool.name, last.kind.value).inc()
                 tried.append(replica)
+                attempts += 1
                 try:
-                    body = exchange.request.for_model(replica.served_model)
-                    response = await self._attempt(target, replica, body, exchange)
+                    response = await self._traced_attempt(target, replica, attempts, exchange)
                 except AttemptFailed as failure:
                     logger.warning(
                         "attempt failed: %s",
@@ -151,7 +160,29 @@ class Forwarder:
             return last.response
         raise last.client_error(pool.name)
 
-    async def _attempt(self, pool: ModelPool, replica: Replica, body: bytes, exchange: Exchange) -> Response:
+    async def _traced_attempt(
+        self, pool: ModelPool, replica: Replica, number: int, exchange: Exchange
+    ) -> Response:
+        """One attempt in its own span (a do-nothing one when tracing is off)."""
+        tracer = self._tracer
+        if not tracer.enabled:
+            body = exchange.request.for_model(replica.served_model)
+            return await self._attempt(pool, replica, body, exchange)
+        operation = semconv.OPERATION_BY_PATH.get(exchange.outcome.endpoint, exchange.outcome.endpoint)
+        name = semconv.span_name(operation, replica.served_model)
+        attributes = _attempt_attributes(pool, replica, number, operation, exchange.outcome.endpoint)
+        with tracer.span(name, attributes, kind=SpanKind.CLIENT) as span:
+            try:
+                body = exchange.request.for_model(replica.served_model)
+                return await self._attempt(pool, replica, body, exchange, span)
+            except AttemptFailed as failure:
+                span.set_attribute(semconv.ERROR_TYPE, failure.kind.value)
+                raise
+
+    async def _attempt(
+        self, pool: ModelPool, replica: Replica, body: bytes, exchange: Exchange, span: Span | None = None
+    ) -> Response:
+        """``span``: the attempt's, when traced (its status code and response model are set here)."""
         replica.begin()
         handed_over = False  # a stream's relay takes over the bookkeeping when it starts
         succeeded: bool | None = None  # None: ended without a verdict (cancelled)
@@ -164,6 +195,7 @@ class Forwarder:
                     replica.request_headers,
                     self._deadlines[pool.name],
                     request_id=exchange.outcome.request_id,
+                    trace_headers=self._tracer.headers(),  # the attempt span's traceparent; () when off
                 )
             except PoolTimeout as exc:
                 # The replica never saw the request: no verdict for its breaker, nothing for its health.
@@ -178,6 +210,10 @@ class Forwarder:
                     self._monitor.observe(pool, replica, False, failure.detail, conclusive=refused)
                 raise failure from exc
             replica.record_first_byte(time.perf_counter() - sent)
+            if span is not None:
+                span.set_attribute(semconv.HTTP_RESPONSE_STATUS_CODE, upstream.status)
+                if upstream.status < 400:
+                    span.set_attribute(semconv.GEN_AI_RESPONSE_MODEL, replica.served_model)
             if exchange.request.stream and upstream.status == 200:
                 try:
                     response = await self._open_stream(pool, replica, upstream, exchange, sent)
@@ -205,6 +241,7 @@ class Forwarder:
             outcome.served_model = pool.name
             outcome.ready_at = answered
             outcome.usage = usage_counts(content)
+            outcome.answer_tail = content
             if upstream.status >= 400:
                 outcome.error_code = error_code(content)
             return response
@@ -262,6 +299,21 @@ def _verdict(replica: Replica, succeeded: bool | None) -> None:
         replica.breaker.succeeded()
     else:
         replica.breaker.failed()
+
+
+def _attempt_attributes(
+    pool: ModelPool, replica: Replica, number: int, operation: str, endpoint: str
+) -> Attributes:
+    url = replica.url(endpoint)
+    return {
+        semconv.GEN_AI_OPERATION_NAME: operation,
+        semconv.GEN_AI_REQUEST_MODEL: replica.served_model,
+        semconv.CITADEL_MODEL: pool.name,
+        semconv.CITADEL_ATTEMPT: number,
+        semconv.URL_FULL: str(url),
+        semconv.SERVER_ADDRESS: url.host or "",
+        semconv.SERVER_PORT: url.port or 0,
+    }
 
 
 def _passed_headers(upstream: UpstreamResponse, pool: ModelPool, exchange: Exchange) -> dict[str, str]:

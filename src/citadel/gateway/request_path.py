@@ -12,6 +12,9 @@ retrieval (which rewrites the messages), routing or a fallback (which rename the
 usage the gateway asks for (see :meth:`ParsedRequest.for_model`). Answers go back as the upstream sent them;
 what the gateway adds goes in headers. Each step writes what it learns into the request's one
 :class:`RequestOutcome`, which :class:`~citadel.gateway.finish.Finisher` counts once.
+
+Traced, admission, retrieval and the cache lookup each run in a child span of the request's server span
+(the upstream attempts' spans are the forwarder's); off, each costs one check of ``tracer.enabled``.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from citadel.gateway.request_id import current_request_id
 from citadel.gateway.routing import Router
 from citadel.governance import Governance
 from citadel.governance.estimate import estimate_tokens
+from citadel.tracing import RequestTracer, semconv
 from citadel.vectors import RETRIEVAL_HEADER, Augmented, Vectors, augment, retrieval_header
 from citadel.vectors.retrieval import EXTENSION_FIELD
 
@@ -107,15 +111,25 @@ async def complete(
 
 async def _answer(state: State, request: _Request, headers: Mapping[str, str]) -> Response:
     governance: Governance = state.governance
+    tracer: RequestTracer = state.tracer
     parsed, outcome = request.parsed, request.outcome
-    admission = await governance.admit(
-        headers.get("authorization"), parsed.model, estimate_tokens(len(parsed.raw), parsed.max_tokens())
-    )
+    with tracer.span("admission", {semconv.GEN_AI_REQUEST_MODEL: parsed.model} if tracer.enabled else None):
+        admission = await governance.admit(
+            headers.get("authorization"), parsed.model, estimate_tokens(len(parsed.raw), parsed.max_tokens())
+        )
     outcome.key_id = admission.key_id
     extra = dict(admission.headers)
     vectors: Vectors | None = state.vectors
     if _wants_retrieval(vectors, outcome.endpoint, parsed):
-        augmented = await _retrieve(vectors, parsed.body)
+        with tracer.span("retrieval") as span:
+            augmented = await _retrieve(vectors, parsed.body)
+            if tracer.enabled and augmented.collection is not None:
+                span.set_attributes(
+                    {
+                        semconv.CITADEL_RETRIEVAL_COLLECTION: augmented.collection,
+                        semconv.CITADEL_RETRIEVAL_POINTS: len(augmented.point_ids),
+                    }
+                )
         request.parsed = parsed = parsed.with_body(augmented.body)
         if augmented.collection is not None:
             extra[RETRIEVAL_HEADER] = retrieval_header(augmented.point_ids)
@@ -129,7 +143,10 @@ async def _answer(state: State, request: _Request, headers: Mapping[str, str]) -
         api_key_id=str(key_id) if key_id is not None else None,
     )
     if request.plan is not None:
-        hit = await _cached(cache, state.semantic_cache, request.plan, parsed, outcome.endpoint)
+        with tracer.span("cache lookup") as span:
+            hit = await _cached(cache, state.semantic_cache, request.plan, parsed, outcome.endpoint)
+            if tracer.enabled:
+                span.set_attribute(semconv.CITADEL_CACHE_HIT, hit is not None)
         if hit is not None:
             outcome.cache = CacheUse.HIT
             outcome.served_model = hit.model

@@ -88,6 +88,7 @@ class RelayResponse(Response):
     def _record(self) -> None:
         outcome = self._request
         outcome.usage = self._tail.usage()
+        outcome.answer_tail = self._tail.content
         if self._outcome is StreamOutcome.FAILED:
             outcome.failed = True
             outcome.error_code = BROKEN_STREAM_CODE

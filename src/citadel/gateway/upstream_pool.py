@@ -27,7 +27,7 @@ import asyncio
 import collections
 import ssl
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from yarl import URL
 
@@ -146,14 +146,18 @@ class UpstreamClient:
         deadlines: Deadlines,
         *,
         request_id: str | None = None,
+        trace_headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> UpstreamResponse:
         """Send ``body`` and wait for the answer's status and headers.
 
         ``headers`` are the same for every call to a replica (its head is built once); ``request_id`` goes
-        in ``x-request-id``. Raises :class:`PoolTimeout` when no connection was free in time (nothing sent),
-        an :class:`UpstreamError` when the replica failed.
+        in ``x-request-id``, ``trace_headers`` (the attempt's ``traceparent``) before it. Raises
+        :class:`PoolTimeout` when no connection was free in time (nothing sent), an :class:`UpstreamError`
+        when the replica failed.
         """
-        return await self.request("POST", url, body, headers, deadlines, request_id=request_id)
+        return await self.request(
+            "POST", url, body, headers, deadlines, request_id=request_id, trace_headers=trace_headers
+        )
 
     async def get(
         self, url: URL, headers: Mapping[str, str], deadlines: Deadlines, *, request_id: str | None = None
@@ -170,13 +174,14 @@ class UpstreamClient:
         deadlines: Deadlines,
         *,
         request_id: str | None = None,
+        trace_headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> UpstreamResponse:
         """One exchange of ``method`` on a pooled connection; see :meth:`post`."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         total_deadline = now + deadlines.total_s
         pool_deadline = min(total_deadline, now + deadlines.pool_s)
-        head = self._head(method, url, headers, len(body), request_id)
+        head = self._head(method, url, headers, len(body), request_id, trace_headers)
         origin = Origin.of(url)
         for _ in range(2):
             connection, reused = await self._acquire(origin, deadlines, pool_deadline)
@@ -322,9 +327,16 @@ class UpstreamClient:
         return self._tls
 
     def _head(
-        self, method: str, url: URL, headers: Mapping[str, str], length: int, request_id: str | None
+        self,
+        method: str,
+        url: URL,
+        headers: Mapping[str, str],
+        length: int,
+        request_id: str | None,
+        trace_headers: Sequence[tuple[bytes, bytes]] = (),
     ) -> bytes:
-        """The request line and headers; all but the id and the length are the same for a replica."""
+        """The request line and headers; all but the id, the trace and the length are the same for a
+        replica (so the cached prefix never holds a per-request value)."""
         key = (method, url, tuple(headers.items()))
         prefix = self._heads.get(key)
         if prefix is None:
@@ -334,6 +346,8 @@ class UpstreamClient:
             lines += [f"{name}: {value}" for name, value in headers.items()]
             prefix = ("\r\n".join(lines) + "\r\n").encode("latin-1")
             self._heads[key] = prefix
+        if trace_headers:
+            prefix += b"".join(b"%s: %s\r\n" % pair for pair in trace_headers)
         if request_id:
             return prefix + b"x-request-id: %s\r\nContent-Length: %d\r\n\r\n" % (request_id.encode(), length)
         return prefix + b"Content-Length: %d\r\n\r\n" % length

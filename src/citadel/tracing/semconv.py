@@ -23,10 +23,21 @@ GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
 HTTP_REQUEST_METHOD: Final = "http.request.method"
 HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
 URL_PATH: Final = "url.path"
+URL_FULL: Final = "url.full"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
 ERROR_TYPE: Final = "error.type"
 
 # Citadel's own: prompt tokens whose keys and values came from the prefix cache.
 CITADEL_PREFIX_REUSED_TOKENS: Final = "citadel.prefix_cache.reused_tokens"
+# The gateway's: the model (pool) an attempt went to, its number among the request's attempts (1 first),
+# whether the response cache answered, and what retrieval added.
+CITADEL_MODEL: Final = "citadel.model"
+CITADEL_ATTEMPT: Final = "citadel.upstream.attempt"
+CITADEL_CACHE: Final = "citadel.cache"
+CITADEL_CACHE_HIT: Final = "citadel.cache.hit"
+CITADEL_RETRIEVAL_COLLECTION: Final = "citadel.retrieval.collection"
+CITADEL_RETRIEVAL_POINTS: Final = "citadel.retrieval.points"
 
 # Citadel's own engine: the provider every model service reports.
 PROVIDER_CITADEL: Final = "citadel"
