@@ -204,23 +204,45 @@ async def test_the_model_services_spans_nest_under_the_gateways_attempt(tmp_path
     body = {"model": SMOLLM2_NAME, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}
     async with _served(service, port), _gateway(tmp_path, [model], gateway_spans) as (_, client):
         answer = await client.post("/v1/chat/completions", json=body)
-    assert answer.status_code == 200
-    (attempt,) = _named(gateway_spans, f"chat {SMOLLM2_NAME}")
-    (gateway_server,) = _named(gateway_spans, SERVER)
-    (service_server,) = _named(service_spans, SERVER)
+        assert answer.status_code == 200
+        (gateway_server,) = _named(gateway_spans, SERVER)
+        (attempt,) = _named(gateway_spans, f"chat {SMOLLM2_NAME}")
+        gateway_spans.clear()
+        # A stream's usage and finish reason are read from its tail when the relay ends.
+        streamed = await client.post("/v1/chat/completions", json={**body, "stream": True})
+    assert streamed.status_code == 200
+    (service_server, _) = sorted(_named(service_spans, SERVER), key=lambda span: span.start_time or 0)
     assert attempt.context is not None
     assert service_server.context is not None
     assert service_server.context.trace_id == attempt.context.trace_id
     assert _parent_id(service_server) == _span_id(attempt)
     assert _parent_id(attempt) == _span_id(gateway_server)
-    (inference,) = _named(service_spans, f"chat {SMOLLM2_NAME}")
-    assert _parent_id(inference) == _span_id(service_server)
+    inference = [span for span in _named(service_spans, f"chat {SMOLLM2_NAME}") if span.parent is not None]
+    assert _span_id(service_server) in {_parent_id(span) for span in inference}
     assert {span.name for span in service_spans.get_finished_spans()} >= {"engine.prefill", "engine.decode"}
     usage = answer.json()["usage"]
     finished = dict(gateway_server.attributes or {})
     assert finished["gen_ai.usage.input_tokens"] == usage["prompt_tokens"]
     assert finished["gen_ai.usage.output_tokens"] == usage["completion_tokens"] == 3
     assert finished["gen_ai.response.finish_reasons"] == ("length",)
+    (stream_server,) = _named(gateway_spans, SERVER)
+    stream_finished = dict(stream_server.attributes or {})
+    assert stream_finished["gen_ai.usage.output_tokens"] == 3
+    assert stream_finished["gen_ai.response.finish_reasons"] == ("length",)
+
+
+async def test_retrieval_runs_in_its_span(tmp_path: Path) -> None:
+    exporter = InMemorySpanExporter()
+    async with (
+        fake_upstream(Script()) as upstream,
+        _gateway(tmp_path, [remote_model("fake", upstream)], exporter) as (_, client),
+    ):
+        # The extension field always goes through retrieval (which drops it); with no store, nothing added.
+        answer = await client.post("/v1/chat/completions", json={**CHAT, "citadel": {}})
+    assert answer.status_code == 200
+    (server,) = _named(exporter, SERVER)
+    (retrieval,) = _named(exporter, "retrieval")
+    assert _parent_id(retrieval) == _span_id(server)
 
 
 def test_finish_reasons_are_read_per_choice_and_skip_nulls() -> None:
