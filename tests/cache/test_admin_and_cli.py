@@ -9,7 +9,7 @@ from typing import Annotated
 import httpx
 import yaml
 from click.testing import CliRunner
-from fastapi import Depends, FastAPI, Header
+from fastapi import Depends, FastAPI, Header, Request
 
 from citadel.cache import CachedResponse, ResponseCache
 from citadel.cache.admin_routes import cache_admin_router
@@ -39,8 +39,11 @@ async def test_admin_route_clears_behind_the_guard(tmp_path: Path) -> None:
     await _fill(cache, ["a", "b"])
     app = FastAPI()
     install_error_handlers(app)
-    app.state.response_cache = cache
-    app.include_router(cache_admin_router(dependencies=[Depends(_require_admin)]))
+
+    def cache_of(request: Request) -> ResponseCache:  # typed: FastAPI takes an untyped name for a query
+        return cache
+
+    app.include_router(cache_admin_router(cache_of, dependencies=[Depends(_require_admin)]))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         refused = await client.post("/admin/cache/clear")

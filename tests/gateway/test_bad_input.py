@@ -20,6 +20,7 @@ from citadel.config import load_settings
 from citadel.errors import install_error_handlers
 from citadel.gateway.app import create_gateway_app
 from citadel.gateway.routing import Router
+from citadel.gateway.services import services_of
 from citadel.http_body import MAX_DEPTH, gateway_body_limit
 from tests.helpers import MINILM_NAME, SMOLLM2_NAME, free_port, minilm_model, smollm2_model, write_config
 
@@ -261,7 +262,7 @@ async def test_a_bug_on_the_fast_path_is_a_500_with_the_request_id_logged_once(
             transport=httpx.ASGITransport(app=app), base_url="http://gw", timeout=120
         ) as client,
     ):
-        routing: Router = app.state.routing
+        routing: Router = services_of(app.state).routing
         resolve = routing.resolve
 
         def broken(*args: Any) -> Any:

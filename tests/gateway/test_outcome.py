@@ -17,6 +17,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.types import Message
 
+from citadel.gateway.services import services_of
 from citadel.governance import RequestLogEntry
 from tests.gateway.fake_upstream import COMPLETION, Script, fake_upstream
 from tests.gateway.harness import gateway_app, metric, remote_model
@@ -45,7 +46,7 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
         fake_upstream(script) as url,
         gateway_app(tmp_path, [remote_model("fake", url)]) as (app, client),
     ):
-        governance = app.state.governance
+        governance = services_of(app.state).governance
         entries: list[RequestLogEntry] = []
         record = governance.record
 
@@ -53,7 +54,7 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
             entries.append(entry)
             record(entry, count_usage=count_usage)
 
-        governance.record = recorded  # the instance's: the finisher calls it through the same object
+        governance.record = recorded  # type: ignore[method-assign]  # the instance's: the finisher calls it
         yield Gateway(app, client, script, entries)
 
 

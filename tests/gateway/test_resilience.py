@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from citadel.gateway.breaker import ManualClock
+from citadel.gateway.services import services_of
 from tests.gateway.fake_upstream import Script, fake_upstream
 from tests.gateway.harness import gateway_app, gateway_client, metric, remote_model, sse_events
 from tests.helpers import free_port
@@ -250,7 +251,9 @@ async def test_a_client_leaving_before_the_first_event_leaves_no_connection_open
         leaving.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await leaving
-        assert not app.state.forwarder._client._open  # closed, not left counting against the pool's limit
+        assert not services_of(
+            app.state
+        ).forwarder._client._open  # closed, not left counting against the pool's limit
         first_event.set()
         answer = await gateway.post("/v1/chat/completions", json=CHAT)
     assert answer.status_code == 200

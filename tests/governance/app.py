@@ -17,8 +17,11 @@ from citadel.governance.admin_routes import admin_router
 def governed_app(governance: Governance) -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
-    app.state.governance = governance
-    app.include_router(admin_router())
+
+    def governance_of(request: Request) -> Governance:  # typed: FastAPI takes an untyped name for a query
+        return governance
+
+    app.include_router(admin_router(governance_of))
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> JSONResponse:

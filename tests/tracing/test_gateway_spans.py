@@ -15,6 +15,7 @@ from opentelemetry.trace import StatusCode
 from citadel.config import load_settings
 from citadel.gateway.app import create_gateway_app
 from citadel.gateway.fast_path import GatewayApp
+from citadel.gateway.services import services_of
 from tests.gateway.fake_upstream import Script, fake_upstream
 from tests.gateway.harness import remote_model
 from tests.helpers import free_port, write_config
@@ -45,7 +46,7 @@ async def _gateway(
 async def test_chat_runs_in_a_server_span_continuing_the_clients_trace(tmp_path: Path) -> None:
     exporter = InMemorySpanExporter()
     async with fake_upstream(Script()) as upstream, _gateway(tmp_path, upstream, exporter) as (app, client):
-        assert app.state.tracer.enabled
+        assert services_of(app.state).tracer.enabled
         assert (await client.get("/health")).status_code == 200  # excluded: no span
         headers = {"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"}
         answer = await client.post("/v1/chat/completions", json=CHAT, headers=headers)
@@ -82,6 +83,6 @@ async def test_a_failed_upstream_marks_the_server_span_an_error(tmp_path: Path) 
 async def test_tracing_off_leaves_the_gateway_unwrapped(tmp_path: Path) -> None:
     async with fake_upstream(Script()) as upstream, _gateway(tmp_path, upstream, None) as (app, client):
         assert type(app) is GatewayApp  # no wrapper: nothing runs per request
-        assert not app.state.tracer.enabled
-        assert app.state.tracer.headers() == ()
+        assert not services_of(app.state).tracer.enabled
+        assert services_of(app.state).tracer.headers() == ()
         assert (await client.post("/v1/chat/completions", json=CHAT)).status_code == 200

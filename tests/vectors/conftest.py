@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from citadel.config import CitadelSettings
 from citadel.errors import install_error_handlers
@@ -59,11 +59,14 @@ async def vectors(tmp_path: Path, embedding_url: str) -> AsyncIterator[Vectors]:
 
 @pytest.fixture
 async def client(vectors: Vectors) -> AsyncIterator[httpx.AsyncClient]:
-    """The vector API on an app shaped like the gateway's (its error table, ``app.state.vectors``)."""
+    """The vector API on an app shaped like the gateway's (its error table), serving ``vectors``."""
     app = FastAPI()
     install_error_handlers(app)
-    app.state.vectors = vectors
-    app.include_router(vectors_router())
+
+    def vectors_of(request: Request) -> Vectors:  # typed: FastAPI takes an untyped name for a query
+        return vectors
+
+    app.include_router(vectors_router(vectors_of))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as api:
         yield api

@@ -1,17 +1,18 @@
 """``POST /admin/cache/clear``: empties the response cache of the gateway process that serves it.
 
-The gateway keeps its ``ResponseCache`` on ``app.state.response_cache`` and includes the router with its
+The app says where its ``ResponseCache`` is (the gateway: in its services) and includes the router with its
 admin check, e.g.::
 
-    app.include_router(cache_admin_router(dependencies=[Depends(require_admin)]))
+    app.include_router(cache_admin_router(gateway_response_cache, dependencies=[Depends(require_admin)]))
 
 With the in-process backend every worker has its own cache: a call empties the worker that answers it
 (run ``citadel gateway`` with one worker, or use Redis, for a clear that reaches every entry).
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: FastAPI reads the route's annotations at runtime, and the
+# dependency they name is the factory's own (a local name, which postponed annotations cannot resolve).
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -29,17 +30,13 @@ class CacheClear(BaseModel):
     model: str | None = None
 
 
-def _cache(request: Request) -> ResponseCache:
-    cache: ResponseCache = request.app.state.response_cache
-    return cache
-
-
-CacheDep = Annotated[ResponseCache, Depends(_cache)]
-
-
-def cache_admin_router(dependencies: Sequence[DependsParam] = ()) -> APIRouter:
-    """The admin route; ``dependencies`` guard it (the gateway's admin-key check)."""
+def cache_admin_router(
+    cache_of: Callable[[Request], ResponseCache], dependencies: Sequence[DependsParam] = ()
+) -> APIRouter:
+    """The admin route; ``cache_of`` finds the app's cache for a request, ``dependencies`` guard the route
+    (the gateway's admin-key check)."""
     router = APIRouter(prefix="/admin/cache", dependencies=list(dependencies))
+    CacheDep = Annotated[ResponseCache, Depends(cache_of)]
 
     @router.post("/clear")
     async def clear(cache: CacheDep, body: CacheClear | None = None) -> dict[str, Any]:

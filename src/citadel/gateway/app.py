@@ -19,7 +19,14 @@ from citadel.cache.semantic import SemanticCache
 from citadel.config import CitadelSettings, load_settings
 from citadel.errors import install_error_handlers
 from citadel.gateway.breaker import Clock
-from citadel.gateway.deps import require_admin, require_api_key, require_vectors
+from citadel.gateway.deps import (
+    gateway_governance,
+    gateway_response_cache,
+    gateway_vectors,
+    require_admin,
+    require_api_key,
+    require_vectors,
+)
 from citadel.gateway.directory import ModelDirectory
 from citadel.gateway.fast_path import GatewayApp
 from citadel.gateway.finish import Finisher
@@ -32,6 +39,7 @@ from citadel.gateway.multiprocess import multiprocess_dir, retire_worker
 from citadel.gateway.request_id import current_request_id
 from citadel.gateway.routes import router
 from citadel.gateway.routing import Router
+from citadel.gateway.services import GatewayServices
 from citadel.gateway.tracing_middleware import TracedGatewayApp
 from citadel.gateway.upstream import open_client
 from citadel.governance import Governance
@@ -92,26 +100,32 @@ def create_gateway_app(
                 stack.push_async_callback(vectors.aclose)
                 if settings.cache.semantic.enabled:
                     semantic = await SemanticCache.open(settings, vectors, registry=metrics.registry)
-            app.state.metrics = metrics
-            app.state.tracer = tracing.tracer  # for the request path's child spans and upstream headers
-            app.state.directory = directory
-            app.state.routing = Router(directory, gateway.routes, metrics)
-            app.state.forwarder = Forwarder(
-                client,
-                directory,
-                monitor,
-                metrics,
-                max_attempts=gateway.max_attempts,
-                tracer=tracing.tracer,
+            app.state.services = GatewayServices(
+                settings=settings,
+                metrics=metrics,
+                tracer=tracing.tracer,  # for the request path's child spans and upstream headers
+                client=client,
+                directory=directory,
+                monitor=monitor,
+                model_calls=calls,
+                routing=Router(directory, gateway.routes, metrics),
+                forwarder=Forwarder(
+                    client,
+                    directory,
+                    monitor,
+                    metrics,
+                    max_attempts=gateway.max_attempts,
+                    tracer=tracing.tracer,
+                ),
+                finisher=Finisher(
+                    metrics, governance, cache, semantic, access_log=gateway.access_log, tracer=tracing.tracer
+                ),
+                governance=governance,
+                response_cache=cache,
+                vectors=vectors,
+                semantic_cache=semantic,
+                started_at=int(time.time()),
             )
-            app.state.finisher = Finisher(
-                metrics, governance, cache, semantic, access_log=gateway.access_log, tracer=tracing.tracer
-            )
-            app.state.governance = governance
-            app.state.response_cache = cache
-            app.state.vectors = vectors
-            app.state.semantic_cache = semantic
-            app.state.started_at = int(time.time())
             # Everything built so far (modules, clients, settings) lives as long as the process: frozen, the
             # garbage collector's full passes skip it. Unfrozen, each pass walked it all (about 0.1 s on this
             # machine), and requests stalled behind it.
@@ -147,9 +161,13 @@ def create_gateway_app(
     )
     install_error_handlers(app, request_id=current_request_id.get)
     app.include_router(router)
-    app.include_router(admin_router())  # /admin/keys, /admin/usage, /admin/audit (admin key)
-    app.include_router(cache_admin_router(dependencies=[Depends(require_admin)]))
-    app.include_router(vectors_router(dependencies=[Depends(require_api_key), Depends(require_vectors)]))
+    app.include_router(
+        admin_router(gateway_governance)
+    )  # /admin/keys, /admin/usage, /admin/audit (admin key)
+    app.include_router(cache_admin_router(gateway_response_cache, dependencies=[Depends(require_admin)]))
+    app.include_router(
+        vectors_router(gateway_vectors, dependencies=[Depends(require_api_key), Depends(require_vectors)])
+    )
     return app
 
 

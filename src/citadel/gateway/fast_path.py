@@ -22,6 +22,7 @@ from starlette.types import Message, Receive, Scope, Send
 from citadel.errors import CitadelError, UnexpectedError, error_response
 from citadel.gateway.request_id import REQUEST_ID_HEADER, RequestIdMiddleware, current_request_id
 from citadel.gateway.request_path import complete
+from citadel.gateway.services import services_of
 from citadel.http_body import read_body
 
 logger = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class GatewayApp(FastAPI):
             headers = Headers(scope=scope)
             try:
                 body = await read_body(receive, self.max_body_bytes, headers.get("content-length"))
-                response = await complete(self.state, scope["path"], body, headers, request_id)
+                response = await complete(services_of(self.state), scope["path"], body, headers, request_id)
             except CitadelError as exc:
                 response = error_response(exc)
                 response.headers[REQUEST_ID_HEADER] = request_id

@@ -25,7 +25,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.datastructures import State
 from starlette.responses import Response, StreamingResponse
 
 from citadel.cache import (
@@ -40,17 +39,15 @@ from citadel.cache import (
 from citadel.cache.semantic import SemanticCache
 from citadel.cache.service import ResponseCache
 from citadel.errors import CitadelError, ServiceUnavailable, UnexpectedError, error_response
-from citadel.gateway.finish import Finisher
-from citadel.gateway.forwarding import Exchange, Forwarder
+from citadel.gateway.forwarding import Exchange
 from citadel.gateway.observer import ObservedResponse
 from citadel.gateway.outcome import CacheUse, RequestOutcome
 from citadel.gateway.request import ParsedRequest, parse_request
 from citadel.gateway.request_id import HEADER_KEY as REQUEST_ID_HEADER_KEY
 from citadel.gateway.request_id import current_request_id
-from citadel.gateway.routing import Router
-from citadel.governance import Governance
+from citadel.gateway.services import GatewayServices
 from citadel.governance.estimate import estimate_tokens
-from citadel.tracing import RequestTracer, semconv
+from citadel.tracing import semconv
 from citadel.vectors import RETRIEVAL_HEADER, Augmented, Vectors, augment, retrieval_header
 from citadel.vectors.retrieval import EXTENSION_FIELD
 
@@ -73,7 +70,11 @@ class _Request:
 
 
 async def complete(
-    state: State, endpoint: str, raw: bytes, headers: Mapping[str, str], request_id: str | None = None
+    services: GatewayServices,
+    endpoint: str,
+    raw: bytes,
+    headers: Mapping[str, str],
+    request_id: str | None = None,
 ) -> Response:
     """The answer to one proxied request, watched until it is out, then finished once (counted, logged
     and, if asked, cached).
@@ -87,9 +88,9 @@ async def complete(
         endpoint, request_id or current_request_id.get() or "", time.perf_counter(), model=parsed.model
     )
     request = _Request(parsed, outcome)
-    finisher: Finisher = state.finisher
+    finisher = services.finisher
     try:
-        response = await _answer(state, request, headers)
+        response = await _answer(services, request, headers)
     except CitadelError as exc:
         outcome.error_code = exc.code or exc.error_type
         response = error_response(exc)
@@ -109,9 +110,8 @@ async def complete(
     return ObservedResponse(response, outcome, finish, added)
 
 
-async def _answer(state: State, request: _Request, headers: Mapping[str, str]) -> Response:
-    governance: Governance = state.governance
-    tracer: RequestTracer = state.tracer
+async def _answer(services: GatewayServices, request: _Request, headers: Mapping[str, str]) -> Response:
+    governance, tracer = services.governance, services.tracer
     parsed, outcome = request.parsed, request.outcome
     with tracer.span("admission", {semconv.GEN_AI_REQUEST_MODEL: parsed.model} if tracer.enabled else None):
         admission = await governance.admit(
@@ -119,7 +119,7 @@ async def _answer(state: State, request: _Request, headers: Mapping[str, str]) -
         )
     outcome.key_id = admission.key_id
     extra = dict(admission.headers)
-    vectors: Vectors | None = state.vectors
+    vectors = services.vectors
     if _wants_retrieval(vectors, outcome.endpoint, parsed):
         with tracer.span("retrieval") as span:
             augmented = await _retrieve(vectors, parsed.body)
@@ -134,7 +134,7 @@ async def _answer(state: State, request: _Request, headers: Mapping[str, str]) -
         if augmented.collection is not None:
             extra[RETRIEVAL_HEADER] = retrieval_header(augmented.point_ids)
             extra[RETRIEVAL_COLLECTION_HEADER] = augmented.collection
-    cache: ResponseCache = state.response_cache
+    cache = services.response_cache
     key_id = admission.key_id
     request.plan = cache.plan(
         outcome.endpoint,
@@ -144,7 +144,7 @@ async def _answer(state: State, request: _Request, headers: Mapping[str, str]) -
     )
     if request.plan is not None:
         with tracer.span("cache lookup") as span:
-            hit = await _cached(cache, state.semantic_cache, request.plan, parsed, outcome.endpoint)
+            hit = await _cached(cache, services.semantic_cache, request.plan, parsed, outcome.endpoint)
             if tracer.enabled:
                 span.set_attribute(semconv.CITADEL_CACHE_HIT, hit is not None)
         if hit is not None:
@@ -154,10 +154,8 @@ async def _answer(state: State, request: _Request, headers: Mapping[str, str]) -
         outcome.cache = CacheUse.MISS
         outcome.keep_answer()  # to store the answer once it is out
         extra[STATUS_HEADER] = MISS
-    routing: Router = state.routing
-    pool, route_headers = routing.resolve(parsed, headers)
-    forwarder: Forwarder = state.forwarder
-    return await forwarder.forward(pool, Exchange(parsed, {**route_headers, **extra}, outcome))
+    pool, route_headers = services.routing.resolve(parsed, headers)
+    return await services.forwarder.forward(pool, Exchange(parsed, {**route_headers, **extra}, outcome))
 
 
 def _wants_retrieval(vectors: Vectors | None, endpoint: str, parsed: ParsedRequest) -> bool:

@@ -10,12 +10,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from citadel.embedding_service.schemas import EmbeddingRequest
-from citadel.gateway.directory import ModelDirectory
-from citadel.gateway.metrics import GatewayMetrics
 from citadel.gateway.openapi import CHAT_RESPONSES, COMPLETION_RESPONSES, EMBEDDING_RESPONSES
 from citadel.gateway.request_path import complete
-from citadel.gateway.routing import Router
-from citadel.governance import Governance
+from citadel.gateway.services import ServicesDep, request_services
 from citadel.model_service.schemas import ChatCompletionRequest, CompletionRequest
 
 router = APIRouter()
@@ -24,7 +21,7 @@ router = APIRouter()
 async def _forward(request: Request, endpoint: str) -> Response:
     # Reached only by requests with an Origin header (CORS); the rest are answered by GatewayApp. The typed
     # body parameters document the request schemas; the bytes are forwarded as they came.
-    return await complete(request.app.state, endpoint, await request.body(), request.headers)
+    return await complete(request_services(request), endpoint, await request.body(), request.headers)
 
 
 @router.post("/v1/chat/completions", responses=CHAT_RESPONSES)
@@ -46,24 +43,20 @@ async def embeddings(request: Request, body: EmbeddingRequest) -> Response:
 
 
 @router.get("/v1/models")
-async def list_models(request: Request) -> dict[str, Any]:
+async def list_models(request: Request, services: ServicesDep) -> dict[str, Any]:
     """Healthy models (and virtual ones) the caller's key may use, in the blueprint's shape."""
-    created: int = request.app.state.started_at
-    directory: ModelDirectory = request.app.state.directory
-    routing: Router = request.app.state.routing
-    governance: Governance = request.app.state.governance
-    principal = await governance.authenticate(request.headers.get("authorization"))
-    names = [pool.name for pool in directory.healthy()] + routing.available_virtual_models()
+    created = services.started_at
+    principal = await services.governance.authenticate(request.headers.get("authorization"))
+    names = [pool.name for pool in services.directory.healthy()] + services.routing.available_virtual_models()
     names = [name for name in names if principal.allows(name)]
     data = [{"id": name, "object": "model", "created": created, "owned_by": "citadel-ai"} for name in names]
     return {"object": "list", "data": data}
 
 
 @router.get("/health")
-async def health(request: Request) -> JSONResponse:
+async def health(services: ServicesDep) -> JSONResponse:
     """``healthy`` when every model is, ``degraded`` when some are, ``unhealthy`` (503) when none is."""
-    directory: ModelDirectory = request.app.state.directory
-    pools = directory.pools()
+    pools = services.directory.pools()
     healthy = [pool.name for pool in pools if pool.healthy]
     unhealthy = [pool.name for pool in pools if not pool.healthy]
     if not unhealthy:
@@ -102,9 +95,8 @@ async def health(request: Request) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics(request: Request) -> Response:
-    gateway_metrics: GatewayMetrics = request.app.state.metrics
-    return Response(gateway_metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(services: ServicesDep) -> Response:
+    return Response(services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/")

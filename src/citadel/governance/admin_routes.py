@@ -1,13 +1,15 @@
 """The admin API under ``/admin``: API keys (create, list, show, change, rotate, revoke) and usage.
 
 Every route needs ``Authorization: Bearer <auth.admin_key>`` (401 without a valid key, 403 with a normal
-one). The gateway includes the router and keeps its ``Governance`` on ``app.state.governance``::
+one). The app says where its ``Governance`` is (the gateway: in its services)::
 
-    app.include_router(admin_router())
+    app.include_router(admin_router(gateway_governance))
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: FastAPI reads the routes' annotations at runtime, and the
+# dependencies they name are the factory's own (local names, which postponed annotations cannot resolve).
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -22,21 +24,6 @@ from citadel.governance.service import Governance
 from citadel.store.audit import read_audit
 from citadel.store.keys import KeyRecord, find_key
 from citadel.store.usage import UsageFilter, usage
-
-
-def _governance(request: Request) -> Governance:
-    governance: Governance = request.app.state.governance
-    return governance
-
-
-GovernanceDep = Annotated[Governance, Depends(_governance)]
-
-
-async def _admin(governance: GovernanceDep, authorization: Annotated[str | None, Header()] = None) -> str:
-    return await governance.authorize_admin(authorization)
-
-
-AdminDep = Annotated[str, Depends(_admin)]
 
 
 class KeyCreate(BaseModel):
@@ -67,8 +54,15 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-def admin_router() -> APIRouter:
+def admin_router(governance_of: Callable[[Request], Governance]) -> APIRouter:
+    """The admin routes; ``governance_of`` finds the app's ``Governance`` for a request."""
     router = APIRouter(prefix="/admin", tags=["admin"])
+    GovernanceDep = Annotated[Governance, Depends(governance_of)]
+
+    async def admin(governance: GovernanceDep, authorization: Annotated[str | None, Header()] = None) -> str:
+        return await governance.authorize_admin(authorization)
+
+    AdminDep = Annotated[str, Depends(admin)]
 
     @router.get("/keys")
     async def list_keys(governance: GovernanceDep, _: AdminDep) -> dict[str, Any]:

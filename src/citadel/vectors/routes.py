@@ -1,15 +1,16 @@
-"""The vector API: ``/v1/vectors``. The gateway keeps its ``Vectors`` on ``app.state.vectors`` and includes
-the router behind its API-key check::
+"""The vector API: ``/v1/vectors``. The app says where its ``Vectors`` is (the gateway: in its services) and
+puts the router behind its API-key check::
 
-    app.include_router(vectors_router(dependencies=[Depends(require_api_key)]))
+    app.include_router(vectors_router(gateway_vectors, dependencies=[Depends(require_api_key)]))
 
 Errors are the OpenAI-shaped ones of :mod:`citadel.errors` (404 ``collection_not_found``, 400 for a bad
 body, 503 ``vector_store_unavailable`` / ``embedding_unavailable``).
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations``: FastAPI reads the routes' annotations at runtime, and the
+# dependency they name is the factory's own (a local name, which postponed annotations cannot resolve).
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,17 +20,13 @@ from citadel.vectors.schemas import DeleteRequest, SearchRequest, UpsertRequest
 from citadel.vectors.service import TEXT_KEY, NewPoint, Vectors
 
 
-def _vectors(request: Request) -> Vectors:
-    vectors: Vectors = request.app.state.vectors
-    return vectors
-
-
-VectorsDep = Annotated[Vectors, Depends(_vectors)]
-
-
-def vectors_router(dependencies: Sequence[DependsParam] = ()) -> APIRouter:
-    """``GET /v1/vectors``, ``POST /v1/vectors/{c}/points``, ``POST …/search``, ``DELETE …/points``."""
+def vectors_router(
+    vectors_of: Callable[[Request], Vectors], dependencies: Sequence[DependsParam] = ()
+) -> APIRouter:
+    """``GET /v1/vectors``, ``POST /v1/vectors/{c}/points``, ``POST …/search``, ``DELETE …/points``;
+    ``vectors_of`` finds the app's ``Vectors`` for a request."""
     router = APIRouter(prefix="/v1/vectors", dependencies=list(dependencies))
+    VectorsDep = Annotated[Vectors, Depends(vectors_of)]
 
     @router.get("")
     async def list_collections(vectors: VectorsDep) -> dict[str, Any]:
