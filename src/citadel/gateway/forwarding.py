@@ -35,10 +35,15 @@ from citadel.gateway.outcome import RequestOutcome, error_code
 from citadel.gateway.replicas import Replica
 from citadel.gateway.request import ParsedRequest
 from citadel.gateway.streaming import RelayResponse, StreamOutcome
-from citadel.gateway.upstream import AttemptFailed, FailureKind, PoolExhausted, classify, deadlines
+from citadel.gateway.upstream import (
+    AttemptFailed,
+    FailureKind,
+    classify,
+    deadlines,
+    pool_exhausted,
+    replica_failure,
+)
 from citadel.gateway.upstream_http import (
-    ConnectFailed,
-    ConnectTimeout,
     PoolTimeout,
     UpstreamClient,
     UpstreamError,
@@ -198,17 +203,11 @@ class Forwarder:
                     trace_headers=self._tracer.headers(),  # the attempt span's traceparent; () when off
                 )
             except PoolTimeout as exc:
-                # The replica never saw the request: no verdict for its breaker, nothing for its health.
-                self._metrics.child(self._metrics.pool_exhausted, pool.name, replica.base_url).inc()
                 logger.warning("%s", exc, extra={"model": pool.name, "replica": replica.base_url})
-                raise PoolExhausted(pool.name, str(exc)) from exc
+                raise pool_exhausted(self._metrics, pool, replica, exc) from exc
             except UpstreamError as exc:
                 succeeded = False
-                failure = classify(exc)
-                if failure.kind is FailureKind.CONNECT:
-                    refused = isinstance(exc, ConnectFailed) and not isinstance(exc, ConnectTimeout)
-                    self._monitor.observe(pool, replica, False, failure.detail, conclusive=refused)
-                raise failure from exc
+                raise replica_failure(exc, self._monitor, pool, replica) from exc
             replica.record_first_byte(time.perf_counter() - sent)
             if span is not None:
                 span.set_attribute(semconv.HTTP_RESPONSE_STATUS_CODE, upstream.status)

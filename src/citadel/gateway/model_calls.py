@@ -30,12 +30,13 @@ from citadel.gateway.request_id import current_request_id, request_ids
 from citadel.gateway.upstream import (
     AttemptFailed,
     FailureKind,
-    PoolExhausted,
     classify,
     deadlines,
     open_client,
+    pool_exhausted,
+    replica_failure,
 )
-from citadel.gateway.upstream_errors import ConnectFailed, ConnectTimeout, PoolTimeout, UpstreamError
+from citadel.gateway.upstream_errors import PoolTimeout, UpstreamError
 from citadel.gateway.upstream_pool import UpstreamClient
 
 logger = logging.getLogger(__name__)
@@ -123,16 +124,11 @@ class ModelCalls:
                 upstream = await self._client.request(
                     method, url, body, headers, self._deadlines[pool.name], request_id=request_id
                 )
-            except PoolTimeout as exc:  # the replica never saw the call: nothing for its breaker or health
-                self._metrics.child(self._metrics.pool_exhausted, pool.name, replica.base_url).inc()
-                raise PoolExhausted(pool.name, str(exc)) from exc
+            except PoolTimeout as exc:
+                raise pool_exhausted(self._metrics, pool, replica, exc) from exc
             except UpstreamError as exc:
                 succeeded = False
-                failure = classify(exc)
-                if failure.kind is FailureKind.CONNECT:
-                    refused = isinstance(exc, ConnectFailed) and not isinstance(exc, ConnectTimeout)
-                    self._monitor.observe(pool, replica, False, failure.detail, conclusive=refused)
-                raise failure from exc
+                raise replica_failure(exc, self._monitor, pool, replica) from exc
             replica.record_first_byte(time.perf_counter() - sent)
             try:
                 content = await upstream.read()

@@ -8,6 +8,7 @@ docs/performance.md): forwarded requests, health probes and the gateway's own em
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
 
 from citadel.config.sections import GatewaySettings
 from citadel.errors import (
@@ -22,11 +23,18 @@ from citadel.gateway.upstream_http import (
     ConnectFailed,
     ConnectTimeout,
     Deadlines,
+    PoolTimeout,
     ReadTimeout,
     TotalTimeout,
     UpstreamClient,
     UpstreamError,
 )
+
+if TYPE_CHECKING:
+    from citadel.gateway.directory import ModelPool
+    from citadel.gateway.health import HealthMonitor
+    from citadel.gateway.metrics import GatewayMetrics
+    from citadel.gateway.replicas import Replica
 
 
 class PoolExhausted(ServiceUnavailable):
@@ -87,6 +95,26 @@ def classify(exc: UpstreamError) -> AttemptFailed:
     if isinstance(exc, TotalTimeout):
         return AttemptFailed(FailureKind.TIMEOUT, "total timeout")
     return AttemptFailed(FailureKind.DISCONNECTED, str(exc) or type(exc).__name__)
+
+
+def replica_failure(
+    exc: UpstreamError, monitor: HealthMonitor, pool: ModelPool, replica: Replica
+) -> AttemptFailed:
+    """:func:`classify`, with a failed connection told to the replica's health (a refused one conclusively:
+    nothing listens there)."""
+    failure = classify(exc)
+    if failure.kind is FailureKind.CONNECT:
+        refused = isinstance(exc, ConnectFailed) and not isinstance(exc, ConnectTimeout)
+        monitor.observe(pool, replica, False, failure.detail, conclusive=refused)
+    return failure
+
+
+def pool_exhausted(
+    metrics: GatewayMetrics, pool: ModelPool, replica: Replica, exc: PoolTimeout
+) -> PoolExhausted:
+    """The replica never saw the call: counted, and no verdict for its breaker or health."""
+    metrics.child(metrics.pool_exhausted, pool.name, replica.base_url).inc()
+    return PoolExhausted(pool.name, str(exc))
 
 
 def deadlines(timeouts: Timeouts) -> Deadlines:
