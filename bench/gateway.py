@@ -193,6 +193,7 @@ class Run:
     p99_ms: float = 0.0
     errors: int = 0
     requests: int = 0
+    cpu_us: float = 0.0  # the proxy's CPU time (user + system, its whole process tree) per request
 
 
 @dataclass
@@ -243,7 +244,10 @@ def measure(
     work: Path,
     stream_prefix: str = "/stream",
     headers: dict[str, str] | None = None,
+    pid: int | None = None,
 ) -> None:
+    """``pid``: the proxy's, to count its CPU time per request at 32 connections (which, unlike requests/s,
+    hardly moves when another process shares the machine)."""
     cases = {
         "plain": (f"{base}/v1/chat/completions", BODY),
         "stream": (
@@ -254,7 +258,10 @@ def measure(
     for mode, (url, body) in cases.items():
         run = functools.partial(wrk, url, body, duration_s=duration_s, work=work, headers=headers)
         wrk(url, body, connections=32, duration_s=2, work=work, headers=headers)  # warm-up: pools, caches
-        target.results[f"{mode}/32"] = run(connections=32)
+        before = _cpu_seconds(pid)
+        result = target.results[f"{mode}/32"] = run(connections=32)
+        if pid is not None and result.requests:
+            result.cpu_us = (_cpu_seconds(pid) - before) / result.requests * 1e6
         target.results[f"{mode}/1"] = run(connections=1)
         print(
             f"  {target.name:8} {mode:6} "
@@ -266,6 +273,19 @@ def measure(
             ),
             flush=True,
         )
+
+
+def _cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of ``pid`` and its children so far (0 without a pid)."""
+    if pid is None:
+        return 0.0
+    total = 0.0
+    parent = psutil.Process(pid)
+    for process in (parent, *parent.children(recursive=True)):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def gateway_config(
@@ -284,11 +304,10 @@ def gateway_config(
         "log_level": "INFO",
         "gateway": {"host": "127.0.0.1", "port": port, "workers": 1},
         "models": [
-            {"name": "bench", "backend": "remote", "source": "remote", "url": f"http://127.0.0.1:{upstream}"},
+            {"name": "bench", "backend": "remote", "url": f"http://127.0.0.1:{upstream}"},
             {
                 "name": "bench-stream",
                 "backend": "remote",
-                "source": "remote",
                 "url": f"http://127.0.0.1:{upstream}/stream",
             },
         ],
@@ -398,7 +417,7 @@ def measure_gateway(
     target = Target(name)
     with running(argv, f"{base}/health", core=GATEWAY_CORE, log=work / f"{name}.log") as pid:
         # The gateway routes by the body's model, not the path.
-        measure(target, base, duration_s=duration_s, work=work, stream_prefix="", headers=headers)
+        measure(target, base, duration_s=duration_s, work=work, stream_prefix="", headers=headers, pid=pid)
         if not rss_requests:
             return target, None
         return target, rss_growth(pid, f"{base}/v1/chat/completions", rss_requests, work, headers)
@@ -438,8 +457,8 @@ def report(targets: list[Target], rss: dict[str, tuple[float, float, int] | None
     direct = by_name["direct"]
     lines = [
         "| proxy | rps, 32 conn. | rps, 32 conn., stream | p50 / p99 at 1 conn. (ms) | added p50 / p99 (ms) "
-        "| stream: added p50 / p99 (ms) | errors |",
-        "|---|---|---|---|---|---|---|",
+        "| stream: added p50 / p99 (ms) | CPU µs / request (plain / stream) | errors |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for target in targets:
         plain, stream = target.results["plain/32"], target.results["stream/32"]
@@ -451,11 +470,12 @@ def report(targets: list[Target], rss: dict[str, tuple[float, float, int] | None
             f"{stream_one.p99_ms - direct.results['stream/1'].p99_ms:.2f}"
         )
         errors = sum(run.errors for run in target.results.values())
+        cpu = f"{plain.cpu_us:.0f} / {stream.cpu_us:.0f}"
         if target.name == "direct":
-            added = added_stream = "—"
+            added = added_stream = cpu = "—"
         lines.append(
             f"| {target.name} | {plain.rps:,.0f} | {stream.rps:,.0f} | {one.p50_ms:.2f} / {one.p99_ms:.2f} "
-            f"| {added} | {added_stream} | {errors} |"
+            f"| {added} | {added_stream} | {cpu} | {errors} |"
         )
     summary = []
     minimal = by_name.get("minimal")
@@ -473,6 +493,12 @@ def report(targets: list[Target], rss: dict[str, tuple[float, float, int] | None
             f"{label} reaches {share:.0%} of the minimal proxy's requests/s ({stream_share:.0%} streaming; "
             f"target ≥ {75 if name == 'governed' else 50}%)."
         )
+        cpu_plain, cpu_stream = (by_name[name].results[f"{mode}/32"].cpu_us for mode in ("plain", "stream"))
+        if cpu_plain and cpu_stream and minimal.results["plain/32"].cpu_us:
+            summary.append(
+                f"By CPU time per request, {minimal.results['plain/32'].cpu_us / cpu_plain:.0%} of the "
+                f"minimal proxy's rate ({minimal.results['stream/32'].cpu_us / cpu_stream:.0%} streaming)."
+            )
         if name == "embedded" and "citadel" in by_name:
             ratio = by_name[name].results["plain/32"].rps / by_name["citadel"].results["plain/32"].rps
             summary.append(f"That is {ratio:.0%} of the gateway without them (target: within a few percent).")
@@ -567,9 +593,9 @@ def main() -> None:
                 str(port),
                 f"http://127.0.0.1:{upstream}",
             ]
-            with running(argv, None, core=GATEWAY_CORE, log=work / "minimal.log"):
+            with running(argv, None, core=GATEWAY_CORE, log=work / "minimal.log") as pid:
                 minimal = Target("minimal")
-                measure(minimal, f"http://127.0.0.1:{port}", duration_s=args.duration, work=work)
+                measure(minimal, f"http://127.0.0.1:{port}", duration_s=args.duration, work=work, pid=pid)
                 targets.append(minimal)
 
             citadel, rss["citadel"] = measure_gateway(

@@ -23,7 +23,6 @@ def remote_model(name: str, *urls: str, **overrides: Any) -> dict[str, Any]:
     model: dict[str, Any] = {
         "name": name,
         "backend": "remote",
-        "source": "remote",
         "url": urls[0],
         "replicas": [{"url": url} for url in urls],
     }

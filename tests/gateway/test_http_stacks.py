@@ -66,7 +66,7 @@ _CHILD = textwrap.dedent(
         from citadel.gateway.app import create_gateway_app
 
         def model(name):
-            return {"name": name, "backend": "remote", "source": "remote", "url": base,
+            return {"name": name, "backend": "remote", "url": base,
                     "replicas": [{"url": base}]}
 
         settings = CitadelSettings(

@@ -63,7 +63,7 @@ class OpsStack:
         gateway_port, prometheus_port = free_port(), free_port()
         self.directory = directory
         self.failing = FailingUpstream()
-        flaky = {"name": FLAKY, "backend": "remote", "source": "remote", "url": self.failing.url}
+        flaky = {"name": FLAKY, "backend": "remote", "url": self.failing.url}
         self.config = write_config(
             directory,
             {

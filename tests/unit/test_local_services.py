@@ -23,7 +23,7 @@ def _config(tmp_path: Path) -> tuple[Path, int, int]:
         {"url": "http://127.0.0.1:12999"},  # an OpenAI-compatible server run by someone else
         {"host": "10.1.2.3", "port": 11400},  # a model service on another machine
     ]
-    remote = {"name": "elsewhere", "backend": "remote", "source": "remote", "url": "http://127.0.0.1:13999"}
+    remote = {"name": "elsewhere", "backend": "remote", "url": "http://127.0.0.1:13999"}
     config = write_config(tmp_path, {"models": [smollm2_model(own, replicas=replicas), remote]})
     return config, own, second
 

@@ -93,7 +93,9 @@ def create_gateway_app(
             cache = await ResponseCache.open(settings, registry=metrics.registry)
             stack.push_async_callback(cache.aclose)
             # Embeddings for retrieval and the semantic cache take the road every call to a model takes.
-            calls = ModelCalls(client, directory, monitor, metrics, max_attempts=gateway.max_attempts)
+            calls = ModelCalls(
+                client, directory, monitor, metrics, max_attempts=gateway.max_attempts, tracer=tracing.tracer
+            )
             vectors = await open_vectors(settings, calls)
             semantic = None
             if vectors is not None:

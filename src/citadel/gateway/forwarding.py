@@ -24,7 +24,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 from starlette.responses import Response
 
 from citadel.errors import ServiceUnavailable
@@ -175,14 +175,23 @@ class Forwarder:
             return await self._attempt(pool, replica, body, exchange)
         operation = semconv.OPERATION_BY_PATH.get(exchange.outcome.endpoint, exchange.outcome.endpoint)
         name = semconv.span_name(operation, replica.served_model)
-        attributes = _attempt_attributes(pool, replica, number, operation, exchange.outcome.endpoint)
-        with tracer.span(name, attributes, kind=SpanKind.CLIENT) as span:
-            try:
-                body = exchange.request.for_model(replica.served_model)
-                return await self._attempt(pool, replica, body, exchange, span)
-            except AttemptFailed as failure:
-                span.set_attribute(semconv.ERROR_TYPE, failure.kind.value)
-                raise
+        attributes = attempt_attributes(pool, replica, number, operation, exchange.outcome.endpoint)
+        # A stream's attempt lasts until its relay ends, which ends the span; any other ends here, after
+        # the block has marked a failure on it.
+        response: Response | None = None
+        span: Span = INVALID_SPAN
+        try:
+            with tracer.span(name, attributes, kind=SpanKind.CLIENT, end_on_exit=False) as span:
+                try:
+                    body = exchange.request.for_model(replica.served_model)
+                    response = await self._attempt(pool, replica, body, exchange, span)
+                    return response
+                except AttemptFailed as failure:
+                    span.set_attribute(semconv.ERROR_TYPE, failure.kind.value)
+                    raise
+        finally:
+            if not isinstance(response, RelayResponse):
+                span.end()
 
     async def _attempt(
         self, pool: ModelPool, replica: Replica, body: bytes, exchange: Exchange, span: Span | None = None
@@ -215,7 +224,7 @@ class Forwarder:
                     span.set_attribute(semconv.GEN_AI_RESPONSE_MODEL, replica.served_model)
             if exchange.request.stream and upstream.status == 200:
                 try:
-                    response = await self._open_stream(pool, replica, upstream, exchange, sent)
+                    response = await self._open_stream(pool, replica, upstream, exchange, sent, span)
                 except AttemptFailed:
                     succeeded = False
                     raise
@@ -256,8 +265,10 @@ class Forwarder:
         upstream: UpstreamResponse,
         exchange: Exchange,
         sent: float,
+        span: Span | None,
     ) -> Response:
-        """Wait for the stream's first event (so a replica that dies before it can still be retried)."""
+        """Wait for the stream's first event (so a replica that dies before it can still be retried);
+        ``span``, the attempt's when traced, ends with the relay."""
         try:
             first = await upstream.readany()
         except UpstreamError as exc:
@@ -277,6 +288,10 @@ class Forwarder:
 
         def finish(ended: StreamOutcome) -> None:
             replica.end()
+            if span is not None:
+                if ended is StreamOutcome.FAILED:
+                    span.set_attribute(semconv.ERROR_TYPE, FailureKind.DISCONNECTED.value)
+                span.end()
             if ended is StreamOutcome.SUCCESS:
                 replica.note_success()
             _verdict(replica, {StreamOutcome.SUCCESS: True, StreamOutcome.FAILED: False}.get(ended))
@@ -300,7 +315,7 @@ def _verdict(replica: Replica, succeeded: bool | None) -> None:
         replica.breaker.failed()
 
 
-def _attempt_attributes(
+def attempt_attributes(
     pool: ModelPool, replica: Replica, number: int, operation: str, endpoint: str
 ) -> Attributes:
     url = replica.url(endpoint)

@@ -4,7 +4,9 @@ They take the road a client's request takes, short of a client: a replica picked
 its breaker and health kept current, another replica after a connect error, a drop or a 5xx, the ones that
 are down probed at once when none could be tried, all through the one upstream client with the
 ``x-request-id`` of the request under way (or a new one), counted in ``llm_upstream_latency_seconds``,
-``llm_replica_outstanding_requests``, ``llm_retries_total`` and ``llm_upstream_pool_exhausted_total``.
+``llm_replica_outstanding_requests``, ``llm_retries_total`` and ``llm_upstream_pool_exhausted_total``;
+traced, each attempt is a client span whose ``traceparent`` goes to the model service, as a forwarded
+request's attempts are.
 
     calls = ModelCalls(client, directory, monitor, metrics, max_attempts=3)     # in the lifespan
     status, body = await calls.call("all-minilm-l6-v2", "POST", "/v1/embeddings", b'{"input": ["hi"]}')
@@ -17,12 +19,14 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
+from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 
 from citadel.config import CitadelSettings
 from citadel.errors import ServiceUnavailable
 from citadel.gateway.breaker import Clock
 from citadel.gateway.directory import ModelDirectory, ModelPool
+from citadel.gateway.forwarding import attempt_attributes
 from citadel.gateway.health import HealthMonitor
 from citadel.gateway.metrics import GatewayMetrics
 from citadel.gateway.replicas import Replica
@@ -38,6 +42,7 @@ from citadel.gateway.upstream import (
 )
 from citadel.gateway.upstream_errors import PoolTimeout, UpstreamError
 from citadel.gateway.upstream_pool import UpstreamClient
+from citadel.tracing import RequestTracer, semconv
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +60,10 @@ class ModelCalls:
         metrics: GatewayMetrics,
         *,
         max_attempts: int,
+        tracer: RequestTracer | None = None,
     ) -> None:
         self._client = client
+        self._tracer = tracer or RequestTracer(None)
         self._directory = directory
         self._monitor = monitor
         self._metrics = metrics
@@ -92,7 +99,9 @@ class ModelCalls:
                 self._metrics.child(self._metrics.retries, pool.name, last.kind.value).inc()
             tried.append(replica)
             try:
-                status, content = await self._attempt(pool, replica, method, endpoint, body, request_id)
+                status, content = await self._traced_attempt(
+                    pool, replica, len(tried), method, endpoint, body, request_id
+                )
             except AttemptFailed as failure:
                 logger.warning(
                     "call failed: %s", failure.detail, extra={"model": pool.name, "replica": replica.base_url}
@@ -111,6 +120,32 @@ class ModelCalls:
             raise last.client_error(pool.name)
         return None
 
+    async def _traced_attempt(
+        self,
+        pool: ModelPool,
+        replica: Replica,
+        number: int,
+        method: str,
+        endpoint: str,
+        body: bytes,
+        request_id: str,
+    ) -> tuple[int, bytes]:
+        """One attempt in its own client span (a do-nothing one when tracing is off)."""
+        tracer = self._tracer
+        if not tracer.enabled:
+            return await self._attempt(pool, replica, method, endpoint, body, request_id)
+        operation = semconv.OPERATION_BY_PATH.get(endpoint, endpoint)
+        name = semconv.span_name(operation, replica.served_model)
+        attributes = attempt_attributes(pool, replica, number, operation, endpoint)
+        with tracer.span(name, attributes, kind=SpanKind.CLIENT) as span:
+            try:
+                status, content = await self._attempt(pool, replica, method, endpoint, body, request_id)
+            except AttemptFailed as failure:
+                span.set_attribute(semconv.ERROR_TYPE, failure.kind.value)
+                raise
+            span.set_attribute(semconv.HTTP_RESPONSE_STATUS_CODE, status)
+            return status, content
+
     async def _attempt(
         self, pool: ModelPool, replica: Replica, method: str, endpoint: str, body: bytes, request_id: str
     ) -> tuple[int, bytes]:
@@ -122,7 +157,13 @@ class ModelCalls:
         try:
             try:
                 upstream = await self._client.request(
-                    method, url, body, headers, self._deadlines[pool.name], request_id=request_id
+                    method,
+                    url,
+                    body,
+                    headers,
+                    self._deadlines[pool.name],
+                    request_id=request_id,
+                    trace_headers=self._tracer.headers(),  # the attempt span's traceparent; () when off
                 )
             except PoolTimeout as exc:
                 raise pool_exhausted(self._metrics, pool, replica, exc) from exc
@@ -153,7 +194,11 @@ class ModelCalls:
 
 @asynccontextmanager
 async def open_model_calls(
-    settings: CitadelSettings, *, registry: CollectorRegistry | None = None, clock: Clock = time.monotonic
+    settings: CitadelSettings,
+    *,
+    registry: CollectorRegistry | None = None,
+    clock: Clock = time.monotonic,
+    tracer: RequestTracer | None = None,
 ) -> AsyncIterator[ModelCalls]:
     """:class:`ModelCalls` with a directory, client and monitor of their own, for use outside the gateway's
     lifespan (scripts, tests); the replicas are probed when first needed."""
@@ -167,4 +212,6 @@ async def open_model_calls(
             directory, client, interval_s=gateway.health_interval_s, timeout_s=gateway.health_timeout_s
         )
         stack.push_async_callback(monitor.stop)
-        yield ModelCalls(client, directory, monitor, metrics, max_attempts=gateway.max_attempts)
+        yield ModelCalls(
+            client, directory, monitor, metrics, max_attempts=gateway.max_attempts, tracer=tracer
+        )

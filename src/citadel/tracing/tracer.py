@@ -72,12 +72,22 @@ class RequestTracer:
         self._wall_offset_ns = time.time_ns() - time.perf_counter_ns()
 
     def span(
-        self, name: str, attributes: Attributes | None = None, *, kind: SpanKind = SpanKind.INTERNAL
+        self,
+        name: str,
+        attributes: Attributes | None = None,
+        *,
+        kind: SpanKind = SpanKind.INTERNAL,
+        end_on_exit: bool = True,
     ) -> AbstractContextManager[Span]:
-        """A child of the current span, current while the block runs; an exception marks it an error."""
+        """A child of the current span, current while the block runs; an exception marks it an error.
+
+        ``end_on_exit=False`` leaves ending it to the caller (a stream's attempt ends when the relay does).
+        """
         if self._tracer is None:
             return _NO_SPAN
-        return self._tracer.start_as_current_span(name, kind=kind, attributes=attributes)
+        return self._tracer.start_as_current_span(
+            name, kind=kind, attributes=attributes, end_on_exit=end_on_exit
+        )
 
     def server_span(
         self, name: str, headers: Iterable[tuple[bytes, bytes]], attributes: Attributes | None = None
