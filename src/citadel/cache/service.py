@@ -67,6 +67,10 @@ class ResponseCache:
         chosen = backend if backend is not None else make_backend(settings, clock=clock)
         return cls(settings, chosen, CacheMetrics(registry))
 
+    def reconfigure(self, settings: CitadelSettings) -> None:
+        """Take a reloaded config's cache policy (TTLs, per-model modes); the backend stays."""
+        self.settings = settings
+
     def plan(
         self,
         endpoint: str,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from citadel import __version__
-from citadel.cli.backup import backup
+from citadel.cli.ab import ab
+from citadel.cli.backup import backup, restore
 from citadel.cli.bench import bench
 from citadel.cli.cache import cache
 from citadel.cli.check import check, config
@@ -13,6 +14,7 @@ from citadel.cli.db import db
 from citadel.cli.diagnostics import doctor, verify
 from citadel.cli.health import health
 from citadel.cli.keys import keys
+from citadel.cli.reload import history, reload, rollback_command
 from citadel.cli.render import render
 from citadel.cli.serve import gateway, serve_model
 from citadel.cli.up import up
@@ -40,6 +42,11 @@ cli.add_command(keys)
 cli.add_command(db)
 cli.add_command(usage)
 cli.add_command(cache)
+cli.add_command(reload)
+cli.add_command(ab)
+cli.add_command(restore)
+config.add_command(history)
+config.add_command(rollback_command)
 
 
 def main() -> None:

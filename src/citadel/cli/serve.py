@@ -14,6 +14,7 @@ from citadel.config.loader import CONFIG_ENV_VAR
 from citadel.engines import get_engine
 from citadel.engines.local import find_service
 from citadel.engines.remote import RemoteModelError
+from citadel.log_files import add_log_file
 from citadel.logs import configure_logging
 
 
@@ -27,10 +28,11 @@ def gateway(config_path: Path) -> None:
     settings = load_or_exit(config_path)
     options = settings.gateway
     configure_gateway_logging(settings.log_level, options.log_format)
+    add_log_file(settings.log_files, "gateway")  # with several workers: the parent's lines only
     if options.workers == 1:
         from citadel.gateway.app import create_gateway_app
 
-        app = create_gateway_app(settings)
+        app = create_gateway_app(settings, config_path=config_path.resolve())
         uvicorn.run(
             app,
             host=options.host,
@@ -74,7 +76,12 @@ def with_threads(settings: CitadelSettings, model_name: str, threads: int) -> Ci
     envvar="CITADEL_SERVE_THREADS",
     help="Engine threads, instead of the model's `threads` (citadel up passes its core budget).",
 )
-def serve_model(name: str, config_path: Path, threads: int | None) -> None:
+@click.option(
+    "--port",
+    type=click.IntRange(min=1, max=65535),
+    help="Listen here instead (a rolling replacement starts next to the service it replaces).",
+)
+def serve_model(name: str, config_path: Path, threads: int | None, port: int | None) -> None:
     """Run the model service NAME in the foreground (built-in engine or vLLM, by its backend).
 
     NAME is a model (served at its own port) or ``MODEL:PORT``, a further replica of it on this machine.
@@ -85,9 +92,12 @@ def serve_model(name: str, config_path: Path, threads: int | None) -> None:
     try:
         model = settings.model(name.partition(":")[0])
         target = find_service(settings, name).settings if ":" in name else model
+        if port is not None:
+            target = target.model_copy(update={"port": port})
     except KeyError as exc:
         raise click.UsageError(str(exc.args[0])) from exc
     configure_logging(settings.log_level, f"model:{name}")
+    add_log_file(settings.log_files, f"model-{name}")
     try:
         get_engine(target.backend).serve(settings, target)
     except RemoteModelError as exc:

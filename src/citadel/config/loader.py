@@ -121,8 +121,28 @@ def load_settings(path: Path | str | None = None) -> CitadelSettings:
     8000
     """
     config_path = resolve_config_path(path)
-    data = read_yaml(config_path)
+    return settings_from_mapping(read_yaml(config_path), config_path)
+
+
+def settings_from_mapping(data: dict[str, Any], config_path: Path) -> CitadelSettings:
+    """Validate a config already read (e.g. the text a reload applies), environment overrides applied;
+    ``ConfigError`` names ``config_path`` in its problems."""
     try:
         return CitadelSettings(**data)
     except ValidationError as exc:
         raise ConfigError(config_path, _problems(exc, data)) from exc
+
+
+def settings_from_text(text: str, config_path: Path) -> CitadelSettings:
+    """:func:`settings_from_mapping` of a YAML text, with :func:`read_yaml`'s errors."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(config_path, [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(config_path, ["the top level must be a mapping of sections"])
+    return settings_from_mapping(data, config_path)

@@ -36,6 +36,7 @@ from citadel.config.models import (
     as_backend,
 )
 from citadel.config.secrets import SecretUrl
+from citadel.config.splits import SplitSettings
 
 __all__ = [
     "SEED_COLLECTIONS",
@@ -177,6 +178,9 @@ class GatewaySettings(Section):
     circuit_breaker: CircuitBreakerSettings = Field(default_factory=CircuitBreakerSettings)
     routes: list[VirtualModelSettings] = Field(
         default_factory=list, description="Virtual models (e.g. `auto`) resolved by rules."
+    )
+    splits: list[SplitSettings] = Field(
+        default_factory=list, description="A/B and canary splits of a name among model variants."
     )
     log_format: Literal["json", "text"] = "json"
     access_log: bool = Field(default=False, description="One JSON log line per proxied request.")

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from citadel.config.models import as_backend
+from citadel.config.ops_sections import BackupSettings, LogFileSettings
 from citadel.config.sections import (
     AuthSettings,
     CacheSettings,
@@ -66,6 +67,8 @@ class CitadelSettings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
+    log_files: LogFileSettings = Field(default_factory=LogFileSettings)
 
     @model_validator(mode="before")
     @classmethod
@@ -126,6 +129,7 @@ class CitadelSettings(BaseSettings):
                 for target in rule.models
                 if target not in names
             )
+        problems.extend(_split_problems(self, names))
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -162,3 +166,19 @@ class CitadelSettings(BaseSettings):
                 return model if kind is None else as_backend(model, kind)
         known = ", ".join(m.name for m in self.models) or "none"
         raise KeyError(f"no model {name!r} in the config (configured: {known})")
+
+
+def _split_problems(settings: CitadelSettings, models: set[str]) -> list[str]:
+    """Split names are unique and not a route's; their variants are configured models."""
+    routes = {virtual.name for virtual in settings.gateway.routes}
+    problems, seen = [], set()
+    for split in settings.gateway.splits:
+        if split.name in routes or split.name in seen:
+            problems.append(f"gateway.splits: {split.name!r} is already a route's or another split's name")
+        seen.add(split.name)
+        problems.extend(
+            f"gateway.splits[{split.name}]: variant {variant.model!r} is not a configured model"
+            for variant in split.variants
+            if variant.model not in models
+        )
+    return problems

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI
@@ -16,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from citadel.cache import ResponseCache
 from citadel.cache.admin_routes import cache_admin_router
 from citadel.cache.semantic import SemanticCache
-from citadel.config import CitadelSettings, load_settings
+from citadel.config import CitadelSettings, load_settings, resolve_config_path
 from citadel.errors import install_error_handlers
 from citadel.gateway.breaker import Clock
 from citadel.gateway.deps import (
@@ -45,6 +46,9 @@ from citadel.gateway.upstream import open_client
 from citadel.governance import Governance
 from citadel.governance.admin_routes import admin_router
 from citadel.http_body import BodyGuard, gateway_body_limit
+from citadel.reload.admin_routes import config_admin_router
+from citadel.reload.follower import ConfigFollower
+from citadel.reload.state import run_dir
 from citadel.tracing import Tracing
 from citadel.vectors import open_vectors
 from citadel.vectors.routes import vectors_router
@@ -61,11 +65,13 @@ def create_gateway_app(
     registry: CollectorRegistry | None = None,
     clock: Clock = time.monotonic,
     span_exporter: SpanExporter | None = None,
+    config_path: Path | None = None,
 ) -> FastAPI:
     """The OpenAI-compatible gateway for the models in ``settings``.
 
     ``registry`` receives the metrics (a fresh one by default); ``clock`` drives the circuit breakers, so
-    that tests can move time by hand; ``span_exporter`` receives the traces instead of OTLP (tests).
+    that tests can move time by hand; ``span_exporter`` receives the traces instead of OTLP (tests);
+    ``config_path``, the file ``settings`` came from, is the baseline a hot reload diffs against.
 
     >>> app = create_gateway_app(load_settings("config/citadel.yaml"))  # doctest: +SKIP
     """
@@ -110,7 +116,7 @@ def create_gateway_app(
                 directory=directory,
                 monitor=monitor,
                 model_calls=calls,
-                routing=Router(directory, gateway.routes, metrics),
+                routing=Router(directory, gateway.routes, metrics, splits=gateway.splits),
                 forwarder=Forwarder(
                     client,
                     directory,
@@ -128,6 +134,10 @@ def create_gateway_app(
                 semantic_cache=semantic,
                 started_at=int(time.time()),
             )
+            # Hot reloads reach this worker through the run directory (see citadel.reload).
+            follower = ConfigFollower(app.state, run_dir(settings), clock=clock, config_path=config_path)
+            await follower.start()
+            stack.push_async_callback(follower.aclose)
             # Everything built so far (modules, clients, settings) lives as long as the process: frozen, the
             # garbage collector's full passes skip it. Unfrozen, each pass walked it all (about 0.1 s on this
             # machine), and requests stalled behind it.
@@ -166,6 +176,7 @@ def create_gateway_app(
     app.include_router(
         admin_router(gateway_governance)
     )  # /admin/keys, /admin/usage, /admin/audit (admin key)
+    app.include_router(config_admin_router(dependencies=[Depends(require_admin)]))  # /admin/config
     app.include_router(cache_admin_router(gateway_response_cache, dependencies=[Depends(require_admin)]))
     app.include_router(
         vectors_router(gateway_vectors, dependencies=[Depends(require_api_key), Depends(require_vectors)])
@@ -177,4 +188,4 @@ def gateway_app_from_environment() -> FastAPI:
     """Factory for uvicorn's worker processes: the config path comes from ``CITADEL_CONFIG``."""
     settings = load_settings()
     configure_gateway_logging(settings.log_level, settings.gateway.log_format)
-    return create_gateway_app(settings)
+    return create_gateway_app(settings, config_path=resolve_config_path().resolve())

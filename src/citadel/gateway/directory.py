@@ -80,6 +80,16 @@ class ModelPool:
         self.health_gauge.set(1 if self.healthy else 0)
 
 
+def _kept(replica: Replica | None, model: str, upstream: ReplicaSettings) -> Replica | None:
+    """The running replica for ``upstream`` if it is the same one (weight updated), else None."""
+    if replica is None or replica.served_model != (upstream.served_model or model):
+        return None
+    if replica.headers != _credentials(model, upstream):
+        return None
+    replica.weight = upstream.weight
+    return replica
+
+
 def _credentials(model: str, replica: ReplicaSettings) -> dict[str, str]:
     """The bearer token named by ``api_key_env`` (read when the settings loaded); a missing one stops the
     start."""
@@ -104,12 +114,18 @@ class ModelDirectory:
         metrics: GatewayMetrics,
         *,
         clock: Clock,
+        previous: ModelDirectory | None = None,
     ) -> None:
         thresholds = HealthThresholds(gateway.health_failure_threshold, gateway.health_recovery_threshold)
         self._pools: dict[str, ModelPool] = {}
+        # A reload keeps the replicas it still has (their health, breaker and counts in flight).
+        kept = (
+            {(r.model, r.base_url): r for pool in previous.pools() for r in pool.replicas} if previous else {}
+        )
         for model in models:
             replicas = [
-                Replica(
+                _kept(kept.get((model.name, upstream.base_url)), model.name, upstream)
+                or Replica(
                     model.name,
                     upstream.base_url,
                     weight=upstream.weight,

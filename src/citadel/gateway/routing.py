@@ -16,7 +16,9 @@ import logging
 from collections.abc import Mapping
 
 from citadel.config.sections import RoutingRule, VirtualModelSettings
+from citadel.config.splits import SplitSettings
 from citadel.errors import ServiceUnavailable
+from citadel.gateway.ab import SPLIT_HEADER, Splits
 from citadel.gateway.directory import ModelDirectory, ModelPool
 from citadel.gateway.metrics import GatewayMetrics
 from citadel.gateway.request import ParsedRequest
@@ -32,17 +34,36 @@ class Router:
     """Maps a request to the pool that should take it, plus the headers that explain the choice."""
 
     def __init__(
-        self, directory: ModelDirectory, virtual_models: list[VirtualModelSettings], metrics: GatewayMetrics
+        self,
+        directory: ModelDirectory,
+        virtual_models: list[VirtualModelSettings],
+        metrics: GatewayMetrics,
+        *,
+        splits: list[SplitSettings] | None = None,
     ) -> None:
         self._directory = directory
         self._virtual = {virtual.name: virtual for virtual in virtual_models}
         self._metrics = metrics
+        self._splits = Splits(splits or ())
 
     def available_virtual_models(self) -> list[str]:
-        return [name for name, virtual in self._virtual.items() if self._any_healthy(virtual)]
+        names = [name for name, virtual in self._virtual.items() if self._any_healthy(virtual)]
+        real = {pool.name for pool in self._directory.pools()}
+        return names + [
+            name
+            for name in self._splits.names()
+            if name not in real
+            and any(self._directory.resolve(m).healthy for m in self._splits.variants(name))
+        ]
 
     def resolve(self, request: ParsedRequest, headers: Mapping[str, str]) -> tuple[ModelPool, dict[str, str]]:
         """The pool for ``request.model``; 404 for an unknown name, 503 when no rule finds a model."""
+        if request.model in self._splits:
+            variants = [
+                self._directory.resolve(name) for name in self._splits.order(request.model, request, headers)
+            ]
+            pool = next((pool for pool in variants if pool.healthy), variants[0])
+            return pool, {SPLIT_HEADER: f"{request.model}={pool.name}"}
         virtual = self._virtual.get(request.model)
         if virtual is None:
             return self._directory.resolve(request.model), _NO_HEADERS

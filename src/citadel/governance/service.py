@@ -122,6 +122,11 @@ class Governance:
         await self._limiter.aclose()
         await self.database.aclose()
 
+    def reconfigure(self, settings: CitadelSettings) -> None:
+        """Take a reloaded config's tiers, prices and auth switches (the clients stay as they are)."""
+        self.settings = settings
+        self._windows.clear()  # rebuilt from the new tiers on the next request
+
     # -- before a request -------------------------------------------------------------------------------
     async def admit(self, authorization_header: str | None, model: str, estimated_tokens: int) -> Admission:
         """Authenticate, authorise ``model``, check the budget and count the request against the rate limits.

@@ -86,3 +86,20 @@ audit_log = Table(
     Column("before", JSON, nullable=True),
     Column("after", JSON, nullable=True),
 )
+
+# Every config a reload tried (``citadel.reload.history``): the text itself, so that any applied version
+# can be rolled back to; ``result`` is applied, refused (invalid), rolled_back or failed.
+config_versions = Table(
+    "config_versions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("actor", String(200), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("config_path", String(1000), nullable=False),
+    Column("config_sha256", String(64), nullable=False),
+    Column("config_text", Text, nullable=False),
+    Column("diff", JSON, nullable=False),
+    Column("result", String(32), nullable=False),
+    Column("detail", JSON, nullable=False),
+)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from citadel.config import CitadelSettings
 from citadel.config.sections import reachable_host
-from citadel.engines.local import local_services
-from citadel.supervisor.process import ServiceSpec
+from citadel.engines.local import LocalService, local_services
+from citadel.supervisor.process import ServiceSpec, StartupFailed
 
 GATEWAY_STARTUP_TIMEOUT_S = 60.0
 
@@ -41,26 +42,63 @@ def model_specs(
     ``citadel serve-model NAME`` (``NAME`` being ``MODEL`` or ``MODEL:PORT``), with ``--threads N`` for
     the services ``threads`` (the core budget, see :mod:`citadel.supervisor.cores`) names, out of
     ``cores``."""
-    config = str(config_path.resolve())
     budget = threads or {}
     oversubscribed = cores is not None and sum(budget.values()) > cores
-    specs = []
-    for service in local_services(settings):
-        argv = _citadel("serve-model", service.name, "--config", config)
-        env: dict[str, str] = {}
-        if service.name in budget:
-            argv += ["--threads", str(budget[service.name])]
-            env = thread_env(budget[service.name], oversubscribed=oversubscribed)
-        specs.append(
-            ServiceSpec(
-                name=service.name,
-                argv=argv,
-                health_url=f"{service.base_url}/health",
-                startup_timeout_s=service.model.startup_timeout_s,
-                env=env,
-            )
+    return [
+        service_spec(service, config_path, threads=budget.get(service.name), oversubscribed=oversubscribed)
+        for service in local_services(settings)
+    ]
+
+
+def service_spec(
+    service: LocalService,
+    config_path: Path,
+    *,
+    threads: int | None = None,
+    oversubscribed: bool = False,
+    port: int | None = None,
+) -> ServiceSpec:
+    """``citadel serve-model`` for one service; with ``port``, listening there instead of at its own port
+    (a rolling replacement)."""
+    argv = _citadel("serve-model", service.name, "--config", str(config_path.resolve()))
+    env: dict[str, str] = {}
+    if threads is not None:
+        argv += ["--threads", str(threads)]
+        env = thread_env(threads, oversubscribed=oversubscribed)
+    base_url = service.base_url
+    if port is not None and port != service.port:
+        argv += ["--port", str(port)]
+        base_url = f"http://{reachable_host(service.model.host)}:{port}"
+    return ServiceSpec(
+        name=service.name,
+        argv=argv,
+        health_url=f"{base_url}/health",
+        startup_timeout_s=service.model.startup_timeout_s,
+        env=env,
+    )
+
+
+def reload_spec_factory(config_path: Path) -> Callable[[CitadelSettings, LocalService, int], ServiceSpec]:
+    """How a reload starts a model service of the new config at a port: its thread budget in that config.
+    :class:`StartupFailed` if the new config's services do not fit the cores."""
+    from citadel.cpu_features import usable_cores
+    from citadel.supervisor.cores import CoreBudgetError, plan_threads
+
+    def spec_for(settings: CitadelSettings, service: LocalService, port: int) -> ServiceSpec:
+        cores = usable_cores()
+        try:
+            threads = plan_threads(settings, cores)
+        except CoreBudgetError as exc:
+            raise StartupFailed(str(exc)) from exc
+        return service_spec(
+            service,
+            config_path,
+            threads=threads.get(service.name),
+            oversubscribed=sum(threads.values()) > cores,
+            port=port,
         )
-    return specs
+
+    return spec_for
 
 
 def gateway_spec(settings: CitadelSettings, config_path: Path) -> ServiceSpec:

@@ -63,10 +63,15 @@ class Supervisor:
             limit = StartLimit(chosen.start_limit_burst, chosen.start_limit_interval_s)
             return _Supervised(ManagedProcess(spec), backoff(), limit)
 
+        self._supervised = supervised
         self._models = [supervised(spec) for spec in models]
         self._gateway = supervised(gateway) if gateway else None
         self._reporter = reporter
         self._cpu_features = cpu_features
+        self._keepers: dict[int, asyncio.Task[None]] = {}  # by id() of the _Supervised
+        self._client: httpx.AsyncClient | None = None
+        self._stop = asyncio.Event()
+        self.up = asyncio.Event()  # set once every service started: reloads wait for it
 
     @property
     def processes(self) -> list[ManagedProcess]:
@@ -83,10 +88,13 @@ class Supervisor:
 
     async def run(self, stop: asyncio.Event) -> int:
         """Supervise until ``stop`` is set; the exit code says how it ended."""
-        keepers: list[asyncio.Task[None]] = []
+        keepers = self._keepers
+        self._stop = stop
         async with httpx.AsyncClient(trust_env=False) as client:
+            self._client = client
             try:
-                keepers = [asyncio.create_task(self._keep(s, client, stop)) for s in self._models]
+                for service in self._models:
+                    keepers[id(service)] = asyncio.create_task(self._keep(service, client, stop))
                 if not await self._until_stopped(self._settle(), stop):
                     return EXIT_INTERRUPTED
                 if self._models and all(service.given_up for service in self._models):
@@ -96,18 +104,55 @@ class Supervisor:
                     gateway = self._gateway
                     if not await self._until_stopped(self._start(gateway.process, client), stop):
                         return EXIT_INTERRUPTED
-                    keepers.append(asyncio.create_task(self._keep(gateway, client, stop, started=True)))
+                    keepers[id(gateway)] = asyncio.create_task(
+                        self._keep(gateway, client, stop, started=True)
+                    )
                 self._reporter.info("[bold green]Citadel is up.[/] Ctrl-C stops every service.")
+                self.up.set()
                 await stop.wait()
                 return EXIT_OK
             except StartupFailed as exc:
                 self._reporter.failed("startup", str(exc))
                 return EXIT_STARTUP_FAILED
             finally:
-                for keeper in keepers:
+                self.up.clear()
+                for keeper in keepers.values():
                     keeper.cancel()
-                await asyncio.gather(*keepers, return_exceptions=True)
+                await asyncio.gather(*keepers.values(), return_exceptions=True)
                 await self._stop_all()
+                self._client = None
+
+    # -- reloads: model services started and retired while the others run ----------------------------
+    def model_processes(self) -> list[ManagedProcess]:
+        """The model services running now (or being restarted), in start order."""
+        return [service.process for service in self._models]
+
+    async def launch(self, spec: ServiceSpec) -> ManagedProcess:
+        """Start one more model service and wait until it is healthy; from then on it is kept like the
+        others. :class:`StartupFailed` (the process stopped) if it exits or times out."""
+        assert self._client is not None, "launch() needs a running supervisor"
+        service = self._supervised(spec)
+        try:
+            await self._start(service.process, self._client)
+        except StartupFailed:
+            await service.process.stop()
+            raise
+        service.settled.set()
+        self._models.append(service)
+        keeper = asyncio.create_task(self._keep(service, self._client, self._stop, started=True))
+        self._keepers[id(service)] = keeper
+        return service.process
+
+    async def retire(self, process: ManagedProcess) -> None:
+        """Stop one model service for good: SIGTERM, so it finishes the requests it has, then exits."""
+        service = next(s for s in self._models if s.process is process)
+        self._models.remove(service)
+        keeper = self._keepers.pop(id(service), None)
+        if keeper is not None:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+        await process.stop()
+        self._reporter.info(f"{process.spec.name} (pid {process.pid}) stopped")
 
     async def _settle(self) -> None:
         """Until every model service was healthy once or was given up."""

@@ -79,6 +79,10 @@ class Vectors:
             raise
         return vectors
 
+    def reconfigure(self, settings: CitadelSettings) -> None:
+        """Take a reloaded config's retrieval defaults; the store, collections and embedder stay."""
+        self.settings = settings
+
     async def ensure_collection(self, name: str) -> None:
         """Create (if missing) and allow one more collection, e.g. the semantic cache's."""
         await self.store.ensure_collections([name], self.dimensions)

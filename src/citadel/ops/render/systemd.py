@@ -4,8 +4,10 @@
 ``citadel-llm@<model>:<port>.service`` for a further replica on this machine) reads its ``<instance>.env``
 and runs ``citadel check <instance>`` then ``citadel serve-model <instance>``, which starts vLLM or the
 built-in engine by the model's backend; ``citadel-llm-health.timer`` runs ``citadel health`` every five
-minutes (the seed's cron job). systemd does not expand variables in ``MemoryMax=`` or
-``CPUQuota=``, so each model's limits live in a drop-in next to the template rather than in the env file.
+minutes (the seed's cron job), ``citadel-llm-backup.timer`` runs ``citadel backup --prune`` on
+``backup.schedule``; the gateway's ``ExecReload`` is ``citadel reload``. systemd does not expand variables
+in ``MemoryMax=`` or ``CPUQuota=``, so each model's limits live in a drop-in next to the template rather
+than in the env file.
 """
 
 from __future__ import annotations
@@ -50,8 +52,14 @@ def systemd_size(size_bytes: int) -> str:
 
 
 def _writable_paths(settings: CitadelSettings, layout: SystemdLayout) -> list[Path]:
-    data_dir = settings.data_dir if settings.data_dir.is_absolute() else layout.workdir / settings.data_dir
-    return [layout.log_dir, data_dir]
+    def absolute(path: Path) -> Path:
+        return path if path.is_absolute() else layout.workdir / path
+
+    backups = settings.backup.dir or settings.data_dir / "backups"
+    paths = [layout.log_dir, absolute(settings.data_dir), absolute(backups)]
+    if settings.log_files.dir is not None:
+        paths.append(absolute(settings.log_files.dir))
+    return list(dict.fromkeys(paths))
 
 
 def render_systemd(settings: CitadelSettings, layout: SystemdLayout) -> RenderedFiles:
@@ -77,6 +85,7 @@ def render_systemd(settings: CitadelSettings, layout: SystemdLayout) -> Rendered
         "gateway_cpu_quota": settings.gateway.cpu_quota,
         "start_limit": settings.supervisor,
         "self_test_failed": EXIT_SELF_TEST_FAILED,
+        "backup": settings.backup,
     }
 
     def render(template: str, **extra: object) -> str:
@@ -88,6 +97,8 @@ def render_systemd(settings: CitadelSettings, layout: SystemdLayout) -> Rendered
         "citadel-llm-gateway.service": render("citadel-llm-gateway.service.j2"),
         "citadel-llm-health.service": render("citadel-llm-health.service.j2"),
         "citadel-llm-health.timer": render("citadel-llm-health.timer.j2"),
+        "citadel-llm-backup.service": render("citadel-llm-backup.service.j2"),
+        "citadel-llm-backup.timer": render("citadel-llm-backup.timer.j2"),
         "env/gateway.env": render("service.env.j2", unit="citadel-llm-gateway.service"),
     }
     for service in services:
