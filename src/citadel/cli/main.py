@@ -9,6 +9,7 @@ from citadel.cli.backup import backup
 from citadel.cli.bench import bench
 from citadel.cli.cache import cache
 from citadel.cli.check import check, config
+from citadel.cli.console import console
 from citadel.cli.db import db
 from citadel.cli.diagnostics import doctor, verify
 from citadel.cli.health import health
@@ -40,6 +41,7 @@ cli.add_command(keys)
 cli.add_command(db)
 cli.add_command(usage)
 cli.add_command(cache)
+cli.add_command(console)
 
 
 def main() -> None:

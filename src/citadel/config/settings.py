@@ -8,6 +8,7 @@ from typing import Any, Literal, TypeVar, overload
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from citadel.config.live import LiveSettings
 from citadel.config.models import as_backend
 from citadel.config.sections import (
     AuthSettings,
@@ -66,6 +67,7 @@ class CitadelSettings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    live: LiveSettings = Field(default_factory=LiveSettings)
 
     @model_validator(mode="before")
     @classmethod

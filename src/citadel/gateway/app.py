@@ -45,6 +45,7 @@ from citadel.gateway.upstream import open_client
 from citadel.governance import Governance
 from citadel.governance.admin_routes import admin_router
 from citadel.http_body import BodyGuard, gateway_body_limit
+from citadel.live import LiveServices, install_live
 from citadel.tracing import Tracing
 from citadel.vectors import open_vectors
 from citadel.vectors.routes import vectors_router
@@ -128,6 +129,7 @@ def create_gateway_app(
                 semantic_cache=semantic,
                 started_at=int(time.time()),
             )
+            app.state.live = LiveServices.build(app.state.services)  # /graphql, /ws, /stream, /ui
             # Everything built so far (modules, clients, settings) lives as long as the process: frozen, the
             # garbage collector's full passes skip it. Unfrozen, each pass walked it all (about 0.1 s on this
             # machine), and requests stalled behind it.
@@ -170,6 +172,7 @@ def create_gateway_app(
     app.include_router(
         vectors_router(gateway_vectors, dependencies=[Depends(require_api_key), Depends(require_vectors)])
     )
+    install_live(app, settings)
     return app
 
 
