@@ -21,7 +21,7 @@ from citadel.config import CitadelSettings, ConfigError
 from citadel.config.loader import settings_from_text
 from citadel.gateway.breaker import Clock
 from citadel.gateway.multiprocess import multiprocess_dir
-from citadel.gateway.services import services_of
+from citadel.gateway.services import GatewayServices, services_of
 from citadel.reload.addresses import with_moves
 from citadel.reload.changes import merge_live
 from citadel.reload.live import rebuild_services
@@ -54,6 +54,7 @@ class ConfigFollower:
         self._clock = clock
         self._config_path = config_path
         self._started_with: CitadelSettings | None = None
+        self._lifespans: GatewayServices | None = None  # what the lifespan built (and closes itself)
         self._generation = -1
         self._seen_mtime: float | None = None
         self._task: asyncio.Task[None] | None = None
@@ -64,7 +65,8 @@ class ConfigFollower:
 
     async def start(self) -> None:
         """Join the run's applied config (or write its baseline), then follow it."""
-        self._started_with = services_of(self._state).settings
+        self._lifespans = services_of(self._state)
+        self._started_with = self._lifespans.settings
         self._seen_mtime = state_mtime(self._directory)
         current = read_state(self._directory)
         if current is not None and (current.gateway_pid == gateway_pid() or current.supervised()):
@@ -129,7 +131,9 @@ class ConfigFollower:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         forget_worker(self._directory)
-        await services_of(self._state).monitor.stop()  # stopping the lifespan's own twice is harmless
+        current = services_of(self._state)
+        if current is not self._lifespans:  # the lifespan stops its own monitor
+            await current.monitor.stop()
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
