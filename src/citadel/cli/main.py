@@ -11,6 +11,7 @@ from citadel.cli.cache import cache
 from citadel.cli.check import check, config
 from citadel.cli.db import db
 from citadel.cli.diagnostics import doctor, verify
+from citadel.cli.events import events
 from citadel.cli.health import health
 from citadel.cli.keys import keys
 from citadel.cli.render import render
@@ -40,6 +41,7 @@ cli.add_command(keys)
 cli.add_command(db)
 cli.add_command(usage)
 cli.add_command(cache)
+cli.add_command(events)
 
 
 def main() -> None:
