@@ -1,7 +1,8 @@
 """The consumer loop of one group: read a batch, handle each new event id once, commit, export the lag.
 
 A batch of one partition is handled in one database transaction that also records every event id as seen
-(:func:`citadel.store.event_rows.mark_seen`); the group's offset is committed only after that transaction.
+(:func:`citadel.store.event_rows.mark_seen`, one statement that returns the new ids); the handler gets only
+those, and the group's offset is committed only after that transaction.
 A crash between the two hands the batch out again, and the seen ids make it a no-op: exactly once per event
 id, and reprocessing a partition from the start changes nothing.
 
@@ -57,24 +58,26 @@ class ConsumerGroup:
 
     async def _handle(self, messages: list[Any]) -> int:
         group, metrics = self.handler.name, self._context.metrics
-        handled = 0
-        now = int(time.time())
+        events: dict[str, Event] = {}  # by id: a batch may hold one id twice
+        readable = 0
+        for message in messages:
+            try:
+                event = Event.from_json(message.value)
+            except (ValueError, TypeError, KeyError) as exc:
+                logger.warning(
+                    "%s: skipped an unreadable message at offset %d: %s", group, message.offset, exc
+                )
+                continue
+            readable += 1
+            events.setdefault(event.id, event)
         async with self._context.database.transaction() as connection:
-            for message in messages:
-                try:
-                    event = Event.from_json(message.value)
-                except (ValueError, TypeError, KeyError) as exc:
-                    logger.warning(
-                        "%s: skipped an unreadable message at offset %d: %s", group, message.offset, exc
-                    )
-                    continue
-                if not await mark_seen(connection, group, event.id, now):
-                    metrics.duplicates.labels(group=group).inc()
-                    continue
-                await self.handler.handle(connection, event)
-                metrics.consumed.labels(group=group, type=event.type).inc()
-                handled += 1
-        return handled
+            new = await mark_seen(connection, group, list(events), int(time.time()))
+            fresh = [event for event_id, event in events.items() if event_id in new]
+            await self.handler.handle(connection, fresh)
+        metrics.duplicates.labels(group=group).inc(readable - len(fresh))
+        for event in fresh:
+            metrics.consumed.labels(group=group, type=event.type).inc()
+        return len(fresh)
 
     async def _export_lag(self) -> None:
         for partition in self._consumer.assignment():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table, delete, func, select
@@ -22,11 +22,14 @@ def insert_for(connection: AsyncConnection, table: Table) -> Any:
     raise NotImplementedError(f"events tables on {dialect}")
 
 
-async def mark_seen(connection: AsyncConnection, group: str, event_id: str, now: int) -> bool:
-    """Record ``event_id`` for ``group``; False when it was there already (the event is a repeat)."""
-    statement = insert_for(connection, event_seen).values(group_name=group, event_id=event_id, seen_at=now)
-    result = await connection.execute(statement.on_conflict_do_nothing())
-    return bool(result.rowcount and result.rowcount > 0)
+async def mark_seen(connection: AsyncConnection, group: str, event_ids: Sequence[str], now: int) -> set[str]:
+    """Record ``event_ids`` for ``group`` in one statement; the ids that were new (the rest are repeats)."""
+    if not event_ids:
+        return set()
+    rows = [{"group_name": group, "event_id": event_id, "seen_at": now} for event_id in event_ids]
+    statement = insert_for(connection, event_seen).values(rows).on_conflict_do_nothing()
+    result = await connection.execute(statement.returning(event_seen.c.event_id))
+    return {row[0] for row in result.all()}
 
 
 async def upsert_add(

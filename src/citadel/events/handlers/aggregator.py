@@ -18,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from citadel.config import LocalModelSettings
 from citadel.events.analysis import least_squares
-from citadel.events.handlers.base import HandlerContext, bucket, event_model, sums
+from citadel.events.handlers.base import HandlerContext, Sums, bucket, event_model, sums
 from citadel.events.schema import ANOMALY_DETECTED, CAPACITY_THRESHOLD_REACHED, REQUEST_PROCESSED, Event
-from citadel.store.event_rows import purge_before, upsert_add
+from citadel.store.event_rows import purge_before
 from citadel.store.event_tables import model_aggregates
 
 _DAY_S = 86400
@@ -41,21 +41,17 @@ class MetricsAggregator:
     def topics(self) -> list[str]:
         return [self._settings.topics.requests.name, self._settings.topics.feedback.name]
 
-    async def handle(self, connection: AsyncConnection, event: Event) -> None:
-        adds = sums(event)
-        if not adds:
-            return
-        model = event_model(event)
-        start = bucket(event.at, self._interval)
-        latency = float(event.data.get("latency_ms", 0.0)) if event.type == REQUEST_PROCESSED else 0.0
-        await upsert_add(
-            connection,
-            model_aggregates,
-            {"model": model, "bucket_start": start},
-            {**adds, "latency_ms_sq_sum": latency * latency},
-            {"latency_ms_max": latency},
-        )
-        self._touched.add((model, start))
+    async def handle(self, connection: AsyncConnection, events: list[Event]) -> None:
+        batch = Sums()
+        for event in events:
+            adds = sums(event)
+            if not adds:
+                continue
+            key = (event_model(event), bucket(event.at, self._interval))
+            latency = float(event.data.get("latency_ms", 0.0)) if event.type == REQUEST_PROCESSED else 0.0
+            batch.add(key, {**adds, "latency_ms_sq_sum": latency * latency}, {"latency_ms_max": latency})
+            self._touched.add(key)
+        await batch.write(connection, model_aggregates, ("model", "bucket_start"))
 
     async def after_batch(self) -> None:
         touched, self._touched = self._touched, set()

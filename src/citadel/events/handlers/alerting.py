@@ -78,13 +78,13 @@ class Alerting:
     def topics(self) -> list[str]:
         return [self._settings.topics.business.name]
 
-    async def handle(self, connection: AsyncConnection, event: Event) -> None:
-        alert = alert_for(event)
-        if alert is None:
+    async def handle(self, connection: AsyncConnection, events: list[Event]) -> None:
+        alerts = [alert for alert in map(alert_for, events) if alert is not None]
+        if not alerts:
             return
         try:
             async with httpx.AsyncClient(timeout=10.0) as client:
-                response = await client.post(self._url, json=[alert])
+                response = await client.post(self._url, json=alerts)
         except httpx.HTTPError as exc:
             raise AlertmanagerUnavailable(f"{self._url}: {exc}") from exc
         if response.status_code >= 300:

@@ -1,7 +1,8 @@
 """What a consumer group's handler is: the topics it reads, a function per event, work after each batch.
 
-``handle`` runs inside the transaction that records the event id as seen: its writes and the id commit
-together, or neither does (then the offsets are not committed and the event comes again).
+``handle`` runs inside the transaction that records the batch's event ids as seen: its writes and the ids
+commit together, or neither does (then the offsets are not committed and the events come again). Handlers
+sum a batch per row in memory first (:class:`Sums`), so a batch costs one upsert per row it touches.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from citadel.config import CitadelSettings
 from citadel.events.consumer_metrics import ConsumerMetrics
 from citadel.events.schema import FEEDBACK_SUBMITTED, REQUEST_PROCESSED, Event
 from citadel.store.database import Database
+from citadel.store.event_rows import upsert_add
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +36,8 @@ class Handler(Protocol):
 
     def topics(self) -> list[str]: ...
 
-    async def handle(self, connection: AsyncConnection, event: Event) -> None: ...
+    async def handle(self, connection: AsyncConnection, events: list[Event]) -> None:
+        """The batch's events not seen before, in partition order."""
 
     async def after_batch(self) -> None:
         """Work once a batch is committed (thresholds, gauges); may run with nothing new."""
@@ -75,6 +79,30 @@ def sums(event: Event) -> Mapping[str, float]:
             "business_value": float(data.get("business_value") or 0.0),
         }
     return {}
+
+
+class Sums:
+    """Additive columns summed per row key over a batch, then written with one upsert per row."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple[Any, ...], dict[str, float]] = {}
+        self.maxima: dict[tuple[Any, ...], dict[str, float]] = {}
+
+    def add(
+        self, key: tuple[Any, ...], adds: Mapping[str, float], maxima: Mapping[str, float] | None = None
+    ) -> None:
+        row = self.rows.setdefault(key, {})
+        for name, value in adds.items():
+            row[name] = row.get(name, 0) + value
+        if maxima:
+            top = self.maxima.setdefault(key, {})
+            for name, value in maxima.items():
+                top[name] = max(top.get(name, value), value)
+
+    async def write(self, connection: AsyncConnection, table: Table, key_names: tuple[str, ...]) -> None:
+        for key, adds in self.rows.items():
+            row_key = dict(zip(key_names, key, strict=True))
+            await upsert_add(connection, table, row_key, adds, self.maxima.get(key))
 
 
 def event_model(event: Event) -> str:

@@ -10,9 +10,9 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from citadel.events.handlers.base import HandlerContext, bucket, event_model, sums
+from citadel.events.handlers.base import HandlerContext, Sums, bucket, event_model, sums
 from citadel.events.schema import Event
-from citadel.store.event_rows import purge_before, upsert_add
+from citadel.store.event_rows import purge_before
 from citadel.store.event_tables import business_reports
 
 
@@ -26,17 +26,20 @@ class BusinessIntelligence:
     def topics(self) -> list[str]:
         return [self._settings.topics.requests.name, self._settings.topics.feedback.name]
 
-    async def handle(self, connection: AsyncConnection, event: Event) -> None:
-        adds = sums(event)
-        if not adds:
-            return
-        key_id = event.data.get("key_id")
-        keys = {
-            "model": event_model(event),
-            "key_id": int(key_id) if key_id is not None else 0,
-            "bucket_start": bucket(event.at, self._settings.consumers.report_interval_s),
-        }
-        await upsert_add(connection, business_reports, keys, adds)
+    async def handle(self, connection: AsyncConnection, events: list[Event]) -> None:
+        batch = Sums()
+        interval = self._settings.consumers.report_interval_s
+        for event in events:
+            adds = sums(event)
+            if adds:
+                key_id = event.data.get("key_id")
+                key = (
+                    event_model(event),
+                    int(key_id) if key_id is not None else 0,
+                    bucket(event.at, interval),
+                )
+                batch.add(key, adds)
+        await batch.write(connection, business_reports, ("model", "key_id", "bucket_start"))
 
     async def after_batch(self) -> None:
         return None

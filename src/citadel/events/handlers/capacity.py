@@ -13,9 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from citadel.events.analysis import least_squares
-from citadel.events.handlers.base import HandlerContext, bucket, event_model
+from citadel.events.handlers.base import HandlerContext, Sums, bucket, event_model
 from citadel.events.schema import REQUEST_PROCESSED, Event
-from citadel.store.event_rows import insert_for, purge_before, upsert_add
+from citadel.store.event_rows import insert_for, purge_before
 from citadel.store.event_tables import capacity_days, capacity_forecasts
 
 _DAY_S = 86400
@@ -31,20 +31,18 @@ class CapacityPlanner:
     def topics(self) -> list[str]:
         return [self._settings.topics.requests.name]
 
-    async def handle(self, connection: AsyncConnection, event: Event) -> None:
-        if event.type != REQUEST_PROCESSED:
-            return
-        data = event.data
-        await upsert_add(
-            connection,
-            capacity_days,
-            {"model": event_model(event), "bucket_start": bucket(event.at, _DAY_S)},
-            {
-                "requests": 1,
-                "prompt_tokens": int(data.get("prompt_tokens", 0)),
-                "completion_tokens": int(data.get("completion_tokens", 0)),
-            },
-        )
+    async def handle(self, connection: AsyncConnection, events: list[Event]) -> None:
+        batch = Sums()
+        for event in events:
+            if event.type == REQUEST_PROCESSED:
+                data = event.data
+                adds = {
+                    "requests": 1,
+                    "prompt_tokens": int(data.get("prompt_tokens", 0)),
+                    "completion_tokens": int(data.get("completion_tokens", 0)),
+                }
+                batch.add((event_model(event), bucket(event.at, _DAY_S)), adds)
+        await batch.write(connection, capacity_days, ("model", "bucket_start"))
 
     async def after_batch(self) -> None:
         return None
