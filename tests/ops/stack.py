@@ -19,7 +19,11 @@ from citadel.ops.render.prometheus import render_prometheus
 from tests.helpers import SMOLLM2_NAME, ServiceProcess, free_port, smollm2_model, write_config
 from tests.ops.prometheus_server import PrometheusServer
 
-DASHBOARDS = ("dashboards/citadel-operations.json", "dashboards/citadel-usage.json")
+DASHBOARDS = (
+    "dashboards/citadel-operations.json",
+    "dashboards/citadel-usage.json",
+    "dashboards/citadel-business.json",
+)
 
 
 FLAKY = "flaky"  # a remote model whose server always fails; SmolLM2 is its fallback

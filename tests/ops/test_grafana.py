@@ -34,6 +34,22 @@ PENDING = {
     "llm_usage_tokens_total": "per-key usage (issue 5)",
     "llm_usage_cost_dollars_total": "per-key cost (issue 5)",
     "process_resident_memory_bytes": "process metrics of the built-in model service",
+    # The events consumers' series: tests/events/test_pipeline.py proves these panels against a Prometheus
+    # that scrapes a gateway and consumers on a real broker.
+    **{
+        name: "the events consumers (events.sink: kafka)"
+        for name in (
+            "llm_user_satisfaction_score",
+            "llm_model_accuracy_score",
+            "llm_business_value_score",
+            "llm_cost_per_request_dollars",
+            "llm_predicted_load_30m",
+            "llm_anomaly_score",
+            "citadel_events_consumer_lag",
+            "llm_model_memory_usage_bytes",
+            "ALERTS",
+        )
+    },
 }
 _SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{")
 

@@ -128,7 +128,9 @@ async def test_vectors_stay_off_where_they_cannot_work(tmp_path: Path, embedding
     several = settings.model_copy(update={"gateway": settings.gateway.model_copy(update={"workers": 2})})
     assert "one owner" in (unavailable_reason(several) or "")
     hxp = load_settings(Path(__file__).parents[2] / "config/hxp-enterprise.yaml")
-    assert unavailable_reason(hxp) is not None  # the blueprint's config names no embedding model
+    assert unavailable_reason(hxp) is None  # the blueprint's deployment names its embedding model
+    assert hxp.vectors.embedding_model == "all-minilm-l6-v2"
+    assert len(hxp.vectors.collections) == 9
     async with open_model_calls(settings) as calls:
         opened = await open_vectors(settings, calls)
         assert opened is not None

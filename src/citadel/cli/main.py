@@ -13,6 +13,7 @@ from citadel.cli.check import check, config
 from citadel.cli.console import console
 from citadel.cli.db import db
 from citadel.cli.diagnostics import doctor, verify
+from citadel.cli.events import events
 from citadel.cli.health import health
 from citadel.cli.keys import keys
 from citadel.cli.reload import history, reload, rollback_command
@@ -49,6 +50,7 @@ cli.add_command(restore)
 config.add_command(history)
 config.add_command(rollback_command)
 cli.add_command(console)
+cli.add_command(events)
 
 
 def main() -> None:

@@ -82,6 +82,8 @@ def usage(
     ):
         table.add_column(header, justify="left" if header in ("key", "name", "model") else "right")
     table.add_column("errors", justify="right")
+    table.add_column("feedback", justify="right")
+    table.add_column("rating", justify="right")
     for row in rows:
         table.add_row(
             row.key_prefix or "-",
@@ -94,5 +96,7 @@ def usage(
             _ms(row.p50_latency_ms),
             _ms(row.p95_latency_ms),
             str(row.errors),
+            str(row.feedback),
+            f"{row.mean_rating:.2f}" if row.mean_rating is not None else "-",
         )
     Console(width=160).print(table)

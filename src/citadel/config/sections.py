@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from citadel.config.base import NAME_PATTERN as _NAME_PATTERN
 from citadel.config.base import MemorySize, Section, parse_memory, reachable_host
+from citadel.config.events import EventSettings
 from citadel.config.models import (
     Backend,
     Balancing,
@@ -314,14 +315,6 @@ class CacheSettings(Section):
     redis_timeout_s: float = Field(default=0.25, gt=0, description="Budget of one cache round trip.")
     models: dict[str, ModelCachePolicy] = Field(default_factory=dict, description="Policy per model name.")
     semantic: SemanticCacheSettings = Field(default_factory=SemanticCacheSettings)
-
-
-class EventSettings(Section):
-    """Where usage and audit events are published; ``none`` keeps them in the database only."""
-
-    sink: Literal["none", "kafka"] = "none"
-    bootstrap_servers: str = "127.0.0.1:9092"
-    topic: str = "citadel.events"
 
 
 class AuthSettings(Section):

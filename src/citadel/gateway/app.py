@@ -19,8 +19,11 @@ from citadel.cache.admin_routes import cache_admin_router
 from citadel.cache.semantic import SemanticCache
 from citadel.config import CitadelSettings, load_settings, resolve_config_path
 from citadel.errors import install_error_handlers
+from citadel.events.feedback_routes import feedback_router
+from citadel.events.gateway import GatewayEvents
 from citadel.gateway.breaker import Clock
 from citadel.gateway.deps import (
+    gateway_events,
     gateway_governance,
     gateway_response_cache,
     gateway_vectors,
@@ -95,7 +98,10 @@ def create_gateway_app(
             await monitor.probe_all()  # know the replicas' state before the first request
             monitor.start()
             stack.push_async_callback(monitor.stop)
-            governance = await Governance.open(settings, registry=metrics.registry)
+            events = GatewayEvents.open(settings, registry=metrics.registry)  # None: events.sink none
+            if events is not None:
+                stack.push_async_callback(events.aclose)  # after governance: its last events still go
+            governance = await Governance.open(settings, registry=metrics.registry, events=events)
             stack.push_async_callback(governance.aclose)
             cache = await ResponseCache.open(settings, registry=metrics.registry)
             stack.push_async_callback(cache.aclose)
@@ -127,19 +133,31 @@ def create_gateway_app(
                     tracer=tracing.tracer,
                 ),
                 finisher=Finisher(
-                    metrics, governance, cache, semantic, access_log=gateway.access_log, tracer=tracing.tracer
+                    metrics,
+                    governance,
+                    cache,
+                    semantic,
+                    access_log=gateway.access_log,
+                    tracer=tracing.tracer,
+                    events=events,
                 ),
                 governance=governance,
                 response_cache=cache,
                 vectors=vectors,
                 semantic_cache=semantic,
                 started_at=int(time.time()),
+                events=events,
             )
             # Hot reloads reach this worker through the run directory (see citadel.reload).
             follower = ConfigFollower(app.state, run_dir(settings), clock=clock, config_path=config_path)
             await follower.start()
             stack.push_async_callback(follower.aclose)
             app.state.live = LiveServices.build(app.state)  # /graphql, /ws, /stream, /ui
+            if events is not None:
+                events.config_loaded()
+                events.start_snapshots(
+                    directory, lambda: {"events": events.publisher.queued, "request_log": governance.queued}
+                )
             # Everything built so far (modules, clients, settings) lives as long as the process: frozen, the
             # garbage collector's full passes skip it. Unfrozen, each pass walked it all (about 0.1 s on this
             # machine), and requests stalled behind it.
@@ -179,6 +197,7 @@ def create_gateway_app(
         admin_router(gateway_governance)
     )  # /admin/keys, /admin/usage, /admin/audit (admin key)
     app.include_router(config_admin_router(dependencies=[Depends(require_admin)]))  # /admin/config
+    app.include_router(feedback_router(gateway_governance, gateway_events))  # POST /v1/feedback
     app.include_router(cache_admin_router(gateway_response_cache, dependencies=[Depends(require_admin)]))
     app.include_router(
         vectors_router(gateway_vectors, dependencies=[Depends(require_api_key), Depends(require_vectors)])

@@ -9,6 +9,7 @@ from fastapi import Header, Request
 
 from citadel.cache.service import ResponseCache
 from citadel.errors import ServiceUnavailable
+from citadel.events.gateway import GatewayEvents
 from citadel.gateway.services import ServicesDep, request_services
 from citadel.governance import Governance
 from citadel.vectors import Vectors
@@ -33,6 +34,10 @@ async def require_vectors(request: Request) -> None:
 
 def gateway_governance(request: Request) -> Governance:
     return request_services(request).governance
+
+
+def gateway_events(request: Request) -> GatewayEvents | None:
+    return request_services(request).events
 
 
 def gateway_response_cache(request: Request) -> ResponseCache:

@@ -8,7 +8,8 @@ request's :class:`RequestOutcome`:
   ``llm_gateway_overhead_seconds``, ``llm_time_to_first_token_seconds`` and ``llm_tokens_processed_total``
   for those that were forwarded; ``llm_active_requests`` back down for those that counted in it;
 - one request-log entry for every request, and the per-key usage counters for those the request metrics
-  count, through ``Governance.record``;
+  count, through ``Governance.record``; with ``events.sink: kafka`` its ``request_received`` and
+  ``request_processed`` events for those too;
 - a fresh, whole, successful answer stored in the response cache (and the semantic cache);
 - traced, the request's server span annotated with the GenAI request model, usage and finish reasons.
 
@@ -27,6 +28,7 @@ from typing import Any
 from citadel.cache import CachedResponse, CachePlan
 from citadel.cache.semantic import SemanticCache
 from citadel.cache.service import ResponseCache
+from citadel.events.gateway import GatewayEvents
 from citadel.gateway.metrics import GatewayMetrics
 from citadel.gateway.outcome import CLIENT_CLOSED, CacheUse, RequestOutcome
 from citadel.governance import Governance, RequestLogEntry
@@ -52,8 +54,10 @@ class Finisher:
         *,
         access_log: bool = False,
         tracer: RequestTracer | None = None,
+        events: GatewayEvents | None = None,
     ) -> None:
         self._metrics = metrics
+        self._events = events
         self._tracer = tracer or RequestTracer(None)
         self._governance = governance
         self._cache = cache
@@ -89,7 +93,10 @@ class Finisher:
         model = outcome.counted_model
         if model is not None:
             self._count(outcome, model, elapsed)
-        self._governance.record(_log_entry(outcome, elapsed), count_usage=model is not None)
+        entry = _log_entry(outcome, elapsed)
+        self._governance.record(entry, count_usage=model is not None)  # fills in entry.cost
+        if self._events is not None and model is not None:
+            self._events.request_finished(entry, time.time() - elapsed)
         if self._tracer.enabled:  # finish runs inside the server span: it is the current one
             self._tracer.annotate(_span_attributes(outcome))
 

@@ -20,6 +20,7 @@ from starlette.datastructures import State
 from citadel.cache.semantic import SemanticCache
 from citadel.cache.service import ResponseCache
 from citadel.config import CitadelSettings
+from citadel.events.gateway import GatewayEvents
 from citadel.gateway.directory import ModelDirectory
 from citadel.gateway.finish import Finisher
 from citadel.gateway.forwarding import Forwarder
@@ -39,8 +40,8 @@ __all__ = ["GatewayServices", "ServicesDep", "request_services", "services_of"]
 class GatewayServices:
     """Everything a request may need, for as long as the app runs (the lifespan closes what it opened).
 
-    ``vectors`` and ``semantic_cache`` are ``None`` when the vector store is off; ``started_at`` (epoch
-    seconds) is the ``created`` of ``/v1/models``.
+    ``vectors`` and ``semantic_cache`` are ``None`` when the vector store is off, ``events`` when
+    ``events.sink`` is ``none``; ``started_at`` (epoch seconds) is the ``created`` of ``/v1/models``.
     """
 
     settings: CitadelSettings
@@ -58,6 +59,7 @@ class GatewayServices:
     vectors: Vectors | None
     semantic_cache: SemanticCache | None
     started_at: int
+    events: GatewayEvents | None = None  # events.sink: kafka
 
 
 def services_of(state: State) -> GatewayServices:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from citadel.errors import NotFound
+from citadel.events.schema import KEY_CHANGED, KEY_CREATED, KEY_REVOKED, KEY_ROTATED
 from citadel.governance import keys_admin
 from citadel.governance.keys_admin import KeySpec, key_ref
 from citadel.governance.service import Governance
@@ -83,6 +84,7 @@ def admin_router(governance_of: Callable[[Request], Governance]) -> APIRouter:
         issued = await keys_admin.create_key(
             governance.database, spec, actor=actor, tiers=governance.settings.rate_limits.tiers
         )
+        _key_event(governance, KEY_CREATED, issued.record, actor)
         return issued.record.as_json() | {"secret": issued.secret}
 
     @router.get("/keys/{ref}")
@@ -108,18 +110,21 @@ def admin_router(governance_of: Callable[[Request], Governance]) -> APIRouter:
             tiers=governance.settings.rate_limits.tiers,
         )
         governance.keys.forget()
+        _key_event(governance, KEY_CHANGED, record, actor)
         return record.as_json()
 
     @router.post("/keys/{ref}/rotate")
     async def rotate_key(ref: str, governance: GovernanceDep, actor: AdminDep) -> dict[str, Any]:
         issued = await keys_admin.rotate_key(governance.database, key_ref(ref), actor=actor)
         governance.keys.forget()
+        _key_event(governance, KEY_ROTATED, issued.record, actor)
         return issued.record.as_json() | {"secret": issued.secret}
 
     @router.delete("/keys/{ref}")
     async def revoke_key(ref: str, governance: GovernanceDep, actor: AdminDep) -> dict[str, Any]:
         record = await keys_admin.revoke_key(governance.database, key_ref(ref), actor=actor)
         governance.keys.forget()
+        _key_event(governance, KEY_REVOKED, record, actor)
         return record.as_json()
 
     @router.get("/usage")
@@ -147,6 +152,13 @@ def admin_router(governance_of: Callable[[Request], Governance]) -> APIRouter:
         return {"object": "list", "data": rows}
 
     return router
+
+
+def _key_event(governance: Governance, kind: str, record: KeyRecord, actor: str) -> None:
+    """A ``business_events`` event for a key change (events on); the key's secret is never in it."""
+    if governance.events is not None:
+        data = {"key_id": record.id, "key_prefix": record.prefix, "name": record.name, "actor": actor}
+        governance.events.business(kind, str(record.id), data)
 
 
 async def _find(connection: AsyncConnection, ref: str) -> KeyRecord:

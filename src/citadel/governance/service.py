@@ -16,6 +16,7 @@ import asyncio
 import hmac
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
@@ -27,6 +28,7 @@ from citadel.errors import (
     RateLimited,
     ServiceUnavailable,
 )
+from citadel.events.schema import BUDGET_EXHAUSTED
 from citadel.governance.admission import ADMIN, ANONYMOUS, Admission, Principal
 from citadel.governance.api_keys import hash_secret, redact
 from citadel.governance.bearer import bearer_secret
@@ -43,6 +45,9 @@ from citadel.governance.writer import RequestLogWriter
 from citadel.store.database import Database, open_database
 from citadel.store.keys import KeyRecord
 from citadel.store.types import utcnow
+
+if TYPE_CHECKING:
+    from citadel.events.gateway import GatewayEvents
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +88,7 @@ class Governance:
         )
         self._retention: asyncio.Task[None] | None = None
         self._windows: dict[str, TierWindows] = {}
+        self.events: GatewayEvents | None = None  # set by ``open``: where business events go
 
     @classmethod
     async def open(
@@ -91,12 +97,15 @@ class Governance:
         *,
         registry: CollectorRegistry | None = None,
         limiter: RateLimiter | None = None,
+        events: GatewayEvents | None = None,
     ) -> Governance:
-        """Open the database (migrating it), the limiter (by default from ``redis.url``) and the tasks."""
+        """Open the database (migrating it), the limiter (by default from ``redis.url``) and the tasks;
+        ``events`` receives the business events (budget exhausted, key changes)."""
         database = await open_database(settings.database)
         try:
             limiter = limiter if limiter is not None else make_limiter(settings)
             governance = cls(settings, database, limiter, GovernanceMetrics(registry))
+            governance.events = events
         except BaseException:
             await database.aclose()
             raise
@@ -197,6 +206,14 @@ class Governance:
         spent = await self._ledger.spent(key, utcnow())
         if spent >= key.spend_limit:
             self.metrics.rate_limited.labels(tier=key.tier, reason="budget").inc()
+            if self.events is not None:  # one event per key and day, however many requests it refuses
+                day = utcnow().date().isoformat()
+                self.events.business(
+                    BUDGET_EXHAUSTED,
+                    str(key.id),
+                    {"key_id": key.id, "key_prefix": key.prefix, "spent": spent, "limit": key.spend_limit},
+                    event_id=f"budget-{key.id}-{day}",
+                )
             raise QuotaExceeded(
                 f"You exceeded your current quota ({spent:.4f} of {key.spend_limit:.4f} this "
                 f"{key.spend_period}); ask an administrator to raise the key's spend limit."

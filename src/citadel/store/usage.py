@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from citadel.store.event_tables import feedback
 from citadel.store.tables import api_keys, request_log
 
 
@@ -46,6 +47,9 @@ class UsageRow:
     p50_latency_ms: float | None
     p95_latency_ms: float | None
     errors: int
+    feedback: int = 0  # feedback given on these requests (POST /v1/feedback)
+    mean_rating: float | None = None
+    business_value: float = 0.0  # reported with the feedback, in events.currency
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,6 +97,28 @@ async def _latencies(
     }
 
 
+async def _feedback(
+    connection: AsyncConnection, where: list[ColumnElement[bool]]
+) -> dict[tuple[int | None, str], dict[str, Any]]:
+    """Feedback on the requests ``where`` selects, by the request's key and requested model."""
+    query = (
+        select(
+            request_log.c.key_id,
+            request_log.c.model,
+            func.count(),
+            func.avg(feedback.c.rating),
+            func.coalesce(func.sum(feedback.c.business_value), 0.0),
+        )
+        .select_from(feedback.join(request_log, request_log.c.request_id == feedback.c.request_id))
+        .where(and_(True, *where))
+        .group_by(request_log.c.key_id, request_log.c.model)
+    )
+    return {
+        (key_id, model): {"feedback": int(count), "mean_rating": float(mean), "business_value": float(value)}
+        for key_id, model, count, mean, value in (await connection.execute(query)).all()
+    }
+
+
 async def usage(connection: AsyncConnection, where: UsageFilter) -> list[UsageRow]:
     """One row per (key, model), busiest first."""
     conditions = where.conditions()
@@ -115,6 +141,7 @@ async def usage(connection: AsyncConnection, where: UsageFilter) -> list[UsageRo
     )
     rows = (await connection.execute(query)).all()
     latencies = await _latencies(connection, conditions)
+    feedback = await _feedback(connection, conditions)
     return [
         UsageRow(
             key_id=key_id,
@@ -128,6 +155,7 @@ async def usage(connection: AsyncConnection, where: UsageFilter) -> list[UsageRo
             p50_latency_ms=latencies.get((key_id, model), (None, None))[0],
             p95_latency_ms=latencies.get((key_id, model), (None, None))[1],
             errors=int(errors),
+            **feedback.get((key_id, model), {}),
         )
         for key_id, prefix, name, model, requests, prompt, completion, cost, errors in rows
     ]

@@ -195,4 +195,6 @@ def alert_groups(settings: CitadelSettings) -> list[dict[str, Any]]:
         {"name": f"citadel-model-{model.name}", "rules": [alert.rule() for alert in _per_model(model)]}
         for model in local_models(settings)
     ]
-    return groups
+    from citadel.ops.render.business_rules import business_alert_groups  # it builds on this module's Alert
+
+    return groups + business_alert_groups(settings)

@@ -1,4 +1,5 @@
-"""The two Grafana dashboards (seed E.1.2): operations (per model) and usage (per key and model).
+"""The two Grafana dashboards (seed E.1.2): operations (per model) and usage (per key and model); the
+business one is in :mod:`citadel.ops.render.business_dashboard`.
 
 Latency targets come from each model's config, drawn as constant lines next to the measured quantiles.
 """
@@ -9,6 +10,7 @@ from typing import Any
 
 from citadel.config import CitadelSettings
 from citadel.ops.render.assets import local_models
+from citadel.ops.render.business_dashboard import overview_panels
 from citadel.ops.render.grafana_model import Panel, Target, dashboard_json
 from citadel.ops.render.scrape import MODELS_JOB
 
@@ -134,6 +136,7 @@ def operations_dashboard(settings: CitadelSettings) -> dict[str, Any]:
             ),
             unit="bytes",
         ),
+        *overview_panels(),  # business value and predictive alerts (events consumers)
     ]
     return dashboard_json(
         "citadel-operations",

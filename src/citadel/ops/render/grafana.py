@@ -9,6 +9,7 @@ import yaml
 
 from citadel.config import CitadelSettings
 from citadel.ops.render.assets import RenderedFiles
+from citadel.ops.render.business_dashboard import business_dashboard
 from citadel.ops.render.dashboards import operations_dashboard, usage_dashboard
 
 DASHBOARD_DIR = "/var/lib/grafana/dashboards/citadel"
@@ -52,5 +53,6 @@ def render_grafana(settings: CitadelSettings) -> RenderedFiles:
     return {
         "dashboards/citadel-operations.json": _json(operations_dashboard(settings)),
         "dashboards/citadel-usage.json": _json(usage_dashboard()),
+        "dashboards/citadel-business.json": _json(business_dashboard()),
         **_provisioning(settings),
     }

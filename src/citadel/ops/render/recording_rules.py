@@ -33,6 +33,8 @@ def _quantile(quantile: float, histogram: str, by: str = "model") -> str:
 
 def recording_groups() -> list[dict[str, Any]]:
     """The rule groups of ``citadel-recording.yml``."""
+    from citadel.ops.render.business_rules import business_recording_rules  # it imports this module
+
     gateway: list[dict[str, Any]] = [
         {"record": REQUEST_RATE, "expr": f"sum by (model) (rate(llm_requests_total[{RATE_WINDOW}]))"},
         {
@@ -63,4 +65,5 @@ def recording_groups() -> list[dict[str, Any]]:
     return [
         {"name": "citadel-gateway-recording", "rules": gateway},
         {"name": "citadel-model-recording", "rules": models},
+        {"name": "citadel-business-recording", "rules": business_recording_rules()},
     ]

@@ -10,6 +10,7 @@ from citadel.engines.local import local_services
 
 GATEWAY_JOB = "citadel-gateway"
 MODELS_JOB = "citadel-models"
+EVENTS_JOB = "citadel-events"
 RULE_FILES = ("rules/citadel-recording.yml", "rules/citadel-alerts.yml")
 
 
@@ -29,16 +30,23 @@ def scrape_config(settings: CitadelSettings, alertmanager: str) -> dict[str, Any
         }
         for service in local_services(settings)
     ]
+    jobs: list[dict[str, Any]] = [
+        {
+            "job_name": GATEWAY_JOB,
+            "metrics_path": "/metrics",
+            "static_configs": [{"targets": [f"{reachable_host(gateway.host)}:{gateway.port}"]}],
+        },
+        {"job_name": MODELS_JOB, "metrics_path": "/metrics", "static_configs": model_targets},
+    ]
+    consumers = settings.events.consumers
+    if settings.events.sink == "kafka" and consumers.metrics_port:  # the business metrics and the lag
+        target = f"{reachable_host(consumers.metrics_host)}:{consumers.metrics_port}"
+        jobs.append(
+            {"job_name": EVENTS_JOB, "metrics_path": "/metrics", "static_configs": [{"targets": [target]}]}
+        )
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
         "rule_files": list(RULE_FILES),
-        "scrape_configs": [
-            {
-                "job_name": GATEWAY_JOB,
-                "metrics_path": "/metrics",
-                "static_configs": [{"targets": [f"{reachable_host(gateway.host)}:{gateway.port}"]}],
-            },
-            {"job_name": MODELS_JOB, "metrics_path": "/metrics", "static_configs": model_targets},
-        ],
+        "scrape_configs": jobs,
     }

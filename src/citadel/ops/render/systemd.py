@@ -5,14 +5,16 @@
 and runs ``citadel check <instance>`` then ``citadel serve-model <instance>``, which starts vLLM or the
 built-in engine by the model's backend; ``citadel-llm-health.timer`` runs ``citadel health`` every five
 minutes (the seed's cron job), ``citadel-llm-backup.timer`` runs ``citadel backup --prune`` on
-``backup.schedule``; the gateway's ``ExecReload`` is ``citadel reload``. systemd does not expand variables
-in ``MemoryMax=`` or ``CPUQuota=``, so each model's limits live in a drop-in next to the template rather
-than in the env file.
+``backup.schedule``; the gateway's ``ExecReload`` is ``citadel reload``. With ``events.sink: kafka``,
+``citadel-events.service`` runs the streaming consumer groups and a timer per scheduled group runs
+``citadel events consume --once``. systemd does not expand variables in ``MemoryMax=`` or ``CPUQuota=``, so
+each model's limits live in a drop-in next to the template rather than in the env file.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,4 +114,23 @@ def render_systemd(settings: CitadelSettings, layout: SystemdLayout) -> Rendered
             timeout_start_s=int(model.startup_timeout_s),
         )
         files[f"env/{service.name}.env"] = render("service.env.j2", unit=unit)
+    if settings.events.sink == "kafka":
+        files.update(_event_units(settings, render))
+    return files
+
+
+# The consumer groups that run all the time, and those a timer starts (with their interval's setting).
+STREAMING_GROUPS = ("metrics-aggregator", "alerting")
+SCHEDULED_GROUPS = {"business-intelligence": "report_interval_s", "capacity-planner": "planning_interval_s"}
+
+
+def _event_units(settings: CitadelSettings, render: Callable[..., str]) -> RenderedFiles:
+    """``citadel-events.service`` for the streaming groups, a oneshot service and timer per scheduled one."""
+    consumers = settings.events.consumers
+    files = {"citadel-events.service": render("citadel-events.service.j2", streaming=STREAMING_GROUPS)}
+    for group, interval_key in SCHEDULED_GROUPS.items():
+        interval_s = int(getattr(consumers, interval_key))
+        extra = {"consumer": group, "interval_s": interval_s}
+        files[f"citadel-events-{group}.service"] = render("citadel-events-scheduled.service.j2", **extra)
+        files[f"citadel-events-{group}.timer"] = render("citadel-events-scheduled.timer.j2", **extra)
     return files

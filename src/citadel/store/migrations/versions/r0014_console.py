@@ -1,7 +1,7 @@
 """console_users, console_sessions, and request_log.transport
 
 Revision ID: 0014
-Revises: 0001
+Revises: 0013
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from citadel.store.types import UTCDateTime
 
 revision = "0014"
-down_revision = "0001"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
