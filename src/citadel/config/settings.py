@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from citadel.config.models import as_backend
+from citadel.config.scaling import DiscoverySettings, LoadBalancerSettings
 from citadel.config.sections import (
     AuthSettings,
     CacheSettings,
@@ -66,6 +67,8 @@ class CitadelSettings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     supervisor: SupervisorSettings = Field(default_factory=SupervisorSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    load_balancer: LoadBalancerSettings = Field(default_factory=LoadBalancerSettings)
+    discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
 
     @model_validator(mode="before")
     @classmethod
