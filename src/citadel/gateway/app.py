@@ -17,6 +17,7 @@ from citadel.cache import ResponseCache
 from citadel.cache.admin_routes import cache_admin_router
 from citadel.cache.semantic import SemanticCache
 from citadel.config import CitadelSettings, load_settings
+from citadel.discovery.gateway import watch_discovery
 from citadel.errors import install_error_handlers
 from citadel.gateway.breaker import Clock
 from citadel.gateway.deps import (
@@ -88,6 +89,10 @@ def create_gateway_app(
             await monitor.probe_all()  # know the replicas' state before the first request
             monitor.start()
             stack.push_async_callback(monitor.stop)
+            # Replicas registered in etcd join their models' pools, next to the configured ones.
+            discovery = await stack.enter_async_context(
+                watch_discovery(settings, directory, monitor, metrics, clock=clock)
+            )
             governance = await Governance.open(settings, registry=metrics.registry)
             stack.push_async_callback(governance.aclose)
             cache = await ResponseCache.open(settings, registry=metrics.registry)
@@ -127,6 +132,7 @@ def create_gateway_app(
                 vectors=vectors,
                 semantic_cache=semantic,
                 started_at=int(time.time()),
+                discovery=discovery,
             )
             # Everything built so far (modules, clients, settings) lives as long as the process: frozen, the
             # garbage collector's full passes skip it. Unfrozen, each pass walked it all (about 0.1 s on this
