@@ -29,7 +29,7 @@ if ((${#need_apt[@]})); then
 fi
 
 # The ops tests run the real tools (Debian packages): systemd-analyze, prometheus, promtool, alertmanager, amtool;
-# the governance tests run postgresql, pgpool2 and redis-server.
+# the governance tests run postgresql, pgpool2 and redis-server; the scaling tests haproxy, nginx and etcd.
 if ((DEV)); then
   need_ops=()
   command -v systemd-analyze >/dev/null || need_ops+=(systemd)
@@ -39,6 +39,9 @@ if ((DEV)); then
   command -v pgpool >/dev/null || need_ops+=(pgpool2)
   command -v redis-server >/dev/null || need_ops+=(redis-server)
   command -v chromium >/dev/null || need_ops+=(chromium fonts-dejavu-core)  # the console's browser tests
+  command -v haproxy >/dev/null || need_ops+=(haproxy)  # the scaling tests: gateways behind a balancer,
+  command -v nginx >/dev/null || need_ops+=(nginx)  # its rendered config checked with nginx -t,
+  command -v etcd >/dev/null || need_ops+=(etcd-server)  # and discovery
   if ((${#need_ops[@]})); then
     say "installing ops test tools: ${need_ops[*]}"
     ((${#need_apt[@]})) || apt-get update -qq

@@ -31,6 +31,7 @@ class Script:
     event_interval_s: float = 0.0
     reader_left: bool = False  # a stream's reader (the gateway) closed the connection before the end
     answer_after: asyncio.Event | None = None  # non-streaming answers wait for it (to outlast timeouts)
+    answer_delay_s: float = 0.0  # non-streaming answers take this long (requests stay in flight)
     first_event_after: asyncio.Event | None = None  # streams wait for it before their first event
     health_after: asyncio.Event | None = None  # health answers wait for it
     seen_request_ids: list[str] = field(default_factory=list)
@@ -60,6 +61,8 @@ def _app(script: Script) -> web.Application:
         if not body.get("stream"):
             if script.answer_after is not None:
                 await script.answer_after.wait()
+            if script.answer_delay_s:
+                await asyncio.sleep(script.answer_delay_s)
             if script.status != 200:
                 return web.json_response(
                     {"error": {"message": "boom", "type": "server_error"}}, status=script.status

@@ -1,4 +1,5 @@
-"""``citadel render systemd|prometheus|grafana --out DIR``: deployment assets from the config."""
+"""``citadel render systemd|prometheus|grafana|haproxy|nginx --out DIR``: deployment assets from the
+config."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import click
 
 from citadel.cli.options import config_option, load_or_exit
 from citadel.ops.render.assets import RenderedFiles, write_files
+from citadel.ops.render.balancer import render_haproxy, render_nginx
 from citadel.ops.render.grafana import render_grafana
 from citadel.ops.render.prometheus import DEFAULT_ALERTMANAGER, render_prometheus
 from citadel.ops.render.systemd import SystemdLayout, default_executable, render_systemd
@@ -28,7 +30,8 @@ def _write(files: RenderedFiles, out_dir: Path) -> None:
 
 @click.group("render")
 def render() -> None:
-    """Render deployment assets (systemd units, Prometheus config and rules, Grafana dashboards)."""
+    """Render deployment assets (systemd units, Prometheus config and rules, Grafana dashboards, load
+    balancers)."""
 
 
 @render.command("systemd")
@@ -92,3 +95,19 @@ def prometheus(config_path: Path, out_dir: Path, alertmanager: str) -> None:
 def grafana(config_path: Path, out_dir: Path) -> None:
     """The operations and usage dashboards (JSON) and Grafana provisioning for them."""
     _write(render_grafana(load_or_exit(config_path)), out_dir)
+
+
+@render.command("haproxy")
+@config_option
+@_out_option
+def haproxy(config_path: Path, out_dir: Path) -> None:
+    """haproxy.cfg: least connections over load_balancer.gateways, /health checks, retries, stats."""
+    _write(render_haproxy(load_or_exit(config_path), config_path.name), out_dir)
+
+
+@render.command("nginx")
+@config_option
+@_out_option
+def nginx(config_path: Path, out_dir: Path) -> None:
+    """citadel.conf (an nginx http {} include): least connections over load_balancer.gateways."""
+    _write(render_nginx(load_or_exit(config_path), config_path.name), out_dir)

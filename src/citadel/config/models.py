@@ -31,7 +31,7 @@ from citadel.config.base import NAME_PATTERN, MemorySize, Section, parse_memory,
 Backend = Literal["llamacpp", "vllm", "remote", "sentence-transformers"]
 BACKENDS: tuple[str, ...] = ("llamacpp", "vllm", "remote", "sentence-transformers")
 DEFAULT_BACKEND = "llamacpp"
-Balancing = Literal["least_outstanding", "weighted_round_robin", "latency_ewma"]
+Balancing = Literal["least_outstanding", "weighted_round_robin", "latency_ewma", "prefix_affinity"]
 
 
 class RemoteLimits(Section):

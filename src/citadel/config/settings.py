@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from citadel.config.live import LiveSettings
 from citadel.config.models import as_backend
 from citadel.config.ops_sections import BackupSettings, LogFileSettings
+from citadel.config.scaling import DiscoverySettings, LoadBalancerSettings
 from citadel.config.sections import (
     AuthSettings,
     CacheSettings,
@@ -71,6 +72,8 @@ class CitadelSettings(BaseSettings):
     backup: BackupSettings = Field(default_factory=BackupSettings)
     log_files: LogFileSettings = Field(default_factory=LogFileSettings)
     live: LiveSettings = Field(default_factory=LiveSettings)
+    load_balancer: LoadBalancerSettings = Field(default_factory=LoadBalancerSettings)
+    discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry
 
 from citadel import service_routes
 from citadel.config import CitadelSettings, EmbeddingModel, ModelSettings, as_backend
+from citadel.discovery.registrar import registered
+from citadel.discovery.service import service_registration
 from citadel.embedding_service.batcher import DynamicBatcher
 from citadel.embedding_service.encoder import SentenceEncoder
 from citadel.embedding_service.metrics import EmbeddingMetrics
@@ -72,8 +74,10 @@ def create_embedding_service_app(
         logger.info(
             "%s ready on %s:%d (%d dimensions)", model.name, model.host, model.port, encoder.dimensions
         )
+        entry = service_registration(settings.discovery, model, model.limits.max_num_seqs)
         try:
-            yield
+            async with registered(settings.discovery, entry):  # in etcd while it serves, if discovery is on
+                yield
         finally:
             await batcher.stop()
             await tracing.aclose()

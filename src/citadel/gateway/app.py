@@ -18,6 +18,7 @@ from citadel.cache import ResponseCache
 from citadel.cache.admin_routes import cache_admin_router
 from citadel.cache.semantic import SemanticCache
 from citadel.config import CitadelSettings, load_settings, resolve_config_path
+from citadel.discovery.gateway import watch_discovery
 from citadel.errors import install_error_handlers
 from citadel.events.feedback_routes import feedback_router
 from citadel.events.gateway import GatewayEvents
@@ -98,6 +99,10 @@ def create_gateway_app(
             await monitor.probe_all()  # know the replicas' state before the first request
             monitor.start()
             stack.push_async_callback(monitor.stop)
+            # Replicas registered in etcd join their models' pools, next to the configured ones.
+            discovery = await stack.enter_async_context(
+                watch_discovery(settings, directory, monitor, metrics, clock=clock)
+            )
             events = GatewayEvents.open(settings, registry=metrics.registry)  # None: events.sink none
             if events is not None:
                 stack.push_async_callback(events.aclose)  # after governance: its last events still go
@@ -147,6 +152,7 @@ def create_gateway_app(
                 semantic_cache=semantic,
                 started_at=int(time.time()),
                 events=events,
+                discovery=discovery,
             )
             # Hot reloads reach this worker through the run directory (see citadel.reload).
             follower = ConfigFollower(app.state, run_dir(settings), clock=clock, config_path=config_path)

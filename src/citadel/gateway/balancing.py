@@ -11,22 +11,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from citadel.gateway.prefix_affinity import PrefixAffinity
 from citadel.gateway.replicas import Replica
 
 
 class Balancer(Protocol):
-    def pick(self, candidates: Sequence[Replica]) -> Replica:
-        """One of ``candidates`` (never empty)."""
+    wants_prefix: bool  # whether pick reads the request's prefix keys (computed only then)
+
+    def pick(self, candidates: Sequence[Replica], keys: Sequence[int] = ()) -> Replica:
+        """One of ``candidates`` (never empty); ``keys``: the request's prefix keys, if it wants them."""
         ...
 
 
 class LeastOutstanding:
     """Fewest requests in flight per unit of weight; ties go round the replicas in turn."""
 
+    wants_prefix = False
+
     def __init__(self) -> None:
         self._turn = 0
 
-    def pick(self, candidates: Sequence[Replica]) -> Replica:
+    def pick(self, candidates: Sequence[Replica], keys: Sequence[int] = ()) -> Replica:
         self._turn += 1
         count = len(candidates)
         best = candidates[self._turn % count]
@@ -40,7 +45,9 @@ class LeastOutstanding:
 class WeightedRoundRobin:
     """nginx's smooth weighted round robin: weights 5, 1, 1 give a a b a c a a, never five a's in a row."""
 
-    def pick(self, candidates: Sequence[Replica]) -> Replica:
+    wants_prefix = False
+
+    def pick(self, candidates: Sequence[Replica], keys: Sequence[int] = ()) -> Replica:
         total = 0
         best = candidates[0]
         for replica in candidates:
@@ -58,14 +65,19 @@ class LatencyEwma:
     A replica not measured yet scores 0, so each gets traffic (and a measurement) early on.
     """
 
-    def pick(self, candidates: Sequence[Replica]) -> Replica:
+    wants_prefix = False
+
+    def pick(self, candidates: Sequence[Replica], keys: Sequence[int] = ()) -> Replica:
         return min(candidates, key=lambda replica: replica.ewma_first_byte_s * (replica.outstanding + 1))
 
 
-_STRATEGIES: dict[str, type[LeastOutstanding] | type[WeightedRoundRobin] | type[LatencyEwma]] = {
+_STRATEGIES: dict[
+    str, type[LeastOutstanding] | type[WeightedRoundRobin] | type[LatencyEwma] | type[PrefixAffinity]
+] = {
     "least_outstanding": LeastOutstanding,
     "weighted_round_robin": WeightedRoundRobin,
     "latency_ewma": LatencyEwma,
+    "prefix_affinity": PrefixAffinity,  # its own module: prefix keys and the table of who holds which
 }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from citadel.config.sections import GatewaySettings, ModelSettings, ReplicaSettings
@@ -65,12 +65,12 @@ class ModelPool:
     def outstanding(self) -> int:
         return sum(replica.outstanding for replica in self.replicas)
 
-    def pick(self, exclude: Iterable[Replica] = ()) -> Replica | None:
+    def pick(self, exclude: Iterable[Replica] = (), keys: Sequence[int] = ()) -> Replica | None:
         """A replica that may take a call now (breaker permit taken), or None when none can."""
         tried = set(map(id, exclude))
         candidates = [r for r in self.replicas if r.available and id(r) not in tried]
         while candidates:
-            replica = candidates[0] if len(candidates) == 1 else self.balancer.pick(candidates)
+            replica = candidates[0] if len(candidates) == 1 else self.balancer.pick(candidates, keys)
             if replica.breaker.try_acquire():
                 return replica
             candidates.remove(replica)

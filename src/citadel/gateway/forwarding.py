@@ -32,6 +32,7 @@ from citadel.gateway.directory import ModelDirectory, ModelPool
 from citadel.gateway.health import HealthMonitor
 from citadel.gateway.metrics import GatewayMetrics
 from citadel.gateway.outcome import RequestOutcome, error_code
+from citadel.gateway.prefix_affinity import prefix_keys
 from citadel.gateway.replicas import Replica
 from citadel.gateway.request import ParsedRequest
 from citadel.gateway.streaming import RelayResponse, StreamOutcome
@@ -132,8 +133,9 @@ class Forwarder:
         attempts = 0
         for position, target in enumerate(chain):
             tried: list[Replica] = []
+            keys = prefix_keys(exchange.request.body) if target.balancer.wants_prefix else ()
             while len(tried) < self._max_attempts:
-                replica = target.pick(tried)
+                replica = target.pick(tried, keys)
                 if replica is None:
                     break
                 if last is not None:

@@ -65,6 +65,7 @@ class _Watch:
     misses: int = 0  # failed probes in a row
     rescheduled: asyncio.Event = field(default_factory=asyncio.Event)  # its state changed: plan anew
     probe: asyncio.Task[None] | None = None
+    schedule: asyncio.Task[None] | None = None  # its _follow loop
 
 
 async def _rescheduled_within(watch: _Watch, seconds: float) -> bool:
@@ -111,7 +112,8 @@ class HealthMonitor:
     async def probe_now(self, pool: ModelPool) -> bool:
         """Probe ``pool``'s replicas that are down, sharing probes already under way; whether one is up
         now."""
-        await asyncio.gather(*(self._shared_probe(self._watches[r]) for r in pool.replicas if not r.healthy))
+        watches = [self._watches.get(r) for r in pool.replicas if not r.healthy]
+        await asyncio.gather(*(self._shared_probe(watch) for watch in watches if watch is not None))
         return pool.healthy
 
     def observe(
@@ -202,9 +204,28 @@ class HealthMonitor:
     # -- lifecycle --------------------------------------------------------------------------------------
     def start(self) -> None:
         for watch in self._watches.values():
-            task = asyncio.create_task(self._follow(watch), name=f"citadel-health {watch.replica.base_url}")
-            task.add_done_callback(self._on_done)
-            self._schedules.append(task)
+            self._schedule(watch)
+
+    def _schedule(self, watch: _Watch) -> None:
+        task = asyncio.create_task(self._follow(watch), name=f"citadel-health {watch.replica.base_url}")
+        task.add_done_callback(self._on_done)
+        watch.schedule = task
+        self._schedules.append(task)
+
+    def watch(self, pool: ModelPool, replica: Replica) -> None:
+        """Probe a replica added while the gateway runs (service discovery), from now on."""
+        watch = self._watches[replica] = _Watch(pool, replica, misses=0 if replica.healthy else 1)
+        self._schedule(watch)
+
+    def unwatch(self, replica: Replica) -> None:
+        """Stop probing a replica that left its pool."""
+        watch = self._watches.pop(replica, None)
+        if watch is None:
+            return
+        # A probe under way finishes (within its timeout): a request may be waiting on it.
+        if watch.schedule is not None:
+            watch.schedule.cancel()
+            self._schedules.remove(watch.schedule)
 
     @staticmethod
     def _on_done(task: asyncio.Task[None]) -> None:

@@ -91,6 +91,8 @@ async def health(services: ServicesDep) -> JSONResponse:
         "models": models,
         "timestamp": time.time(),
     }
+    if services.discovery is not None:  # etcd reachable, or the last known replicas kept
+        body["discovery"] = services.discovery.status()
     return JSONResponse(body, status_code=503 if status == "unhealthy" else 200)
 
 

@@ -20,6 +20,7 @@ from starlette.datastructures import State
 from citadel.cache.semantic import SemanticCache
 from citadel.cache.service import ResponseCache
 from citadel.config import CitadelSettings
+from citadel.discovery.watcher import DiscoveryWatcher
 from citadel.events.gateway import GatewayEvents
 from citadel.gateway.directory import ModelDirectory
 from citadel.gateway.finish import Finisher
@@ -41,7 +42,8 @@ class GatewayServices:
     """Everything a request may need, for as long as the app runs (the lifespan closes what it opened).
 
     ``vectors`` and ``semantic_cache`` are ``None`` when the vector store is off, ``events`` when
-    ``events.sink`` is ``none``; ``started_at`` (epoch seconds) is the ``created`` of ``/v1/models``.
+    ``events.sink`` is ``none``; ``started_at`` (epoch seconds) is the ``created`` of ``/v1/models``;
+    ``discovery`` is the etcd watcher, if discovery is on.
     """
 
     settings: CitadelSettings
@@ -60,6 +62,7 @@ class GatewayServices:
     semantic_cache: SemanticCache | None
     started_at: int
     events: GatewayEvents | None = None  # events.sink: kafka
+    discovery: DiscoveryWatcher | None = None  # None: discovery off (only configured replicas)
 
 
 def services_of(state: State) -> GatewayServices:

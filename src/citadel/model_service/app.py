@@ -15,6 +15,8 @@ from prometheus_client import CollectorRegistry
 
 from citadel import service_routes
 from citadel.config import CitadelSettings, LlamaCppModel, ModelSettings, as_backend
+from citadel.discovery.registrar import registered
+from citadel.discovery.service import service_registration
 from citadel.engines.service_control import ReportedFailure, ServiceControl
 from citadel.errors import install_error_handlers
 from citadel.exit_codes import EXIT_ENGINE_DIED, EXIT_SELF_TEST_FAILED
@@ -89,8 +91,10 @@ def create_model_service_app(
             options.limits.max_num_seqs,
             options.limits.max_num_batched_tokens,
         )
+        entry = service_registration(settings.discovery, options, options.limits.max_num_seqs)
         try:
-            yield
+            async with registered(settings.discovery, entry):  # in etcd while it serves, if discovery is on
+                yield
         finally:
             await anyio.to_thread.run_sync(runner.close)
             gguf.close()
