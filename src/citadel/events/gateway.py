@@ -108,6 +108,13 @@ class GatewayEvents:
         event = Event.new(type_, key, data) if event_id is None else Event(type_, key, data, id=event_id)
         self.publisher.publish(self.topics.business.name, event)
 
+    def config_applied(self, generation: int, version: int | None, config_text: str) -> None:
+        """``config_changed`` for a hot reload. Every worker applies it and says so under one event id (the
+        config's digest and generation), so consumers count it once."""
+        digest = hashlib.sha256(config_text.encode()).hexdigest()
+        data = {"sha256": digest, "generation": generation, "version": version, "applied_at": time.time()}
+        self.business(CONFIG_CHANGED, "config", data, event_id=f"config-{digest[:16]}-{generation}")
+
     def config_loaded(self) -> None:
         """``config_changed`` with the config's digest: consumers see when a gateway starts on a new one."""
         dumped = json.dumps(self.settings.model_dump(mode="json"), sort_keys=True, default=str)

@@ -118,6 +118,8 @@ class ConfigFollower:
         self._state.services = services
         await old.monitor.stop()
         acknowledge(self._directory, applied.generation)
+        if services.events is not None:  # events.sink: kafka
+            services.events.config_applied(applied.generation, applied.version, applied.config_text)
         logger.info(
             "config generation %d applied (version %s)", applied.generation, applied.version or "baseline"
         )
