@@ -21,6 +21,8 @@ import pytest
 from citadel.config import load_settings
 from citadel.discovery.registration import Registration
 from citadel.gateway.app import create_gateway_app
+from citadel.gateway.services import services_of
+from citadel.reload.live import rebuild_services
 from tests.gateway.harness import metric
 from tests.helpers import SMOLLM2_NAME, ServiceProcess, free_port, smollm2_model, write_config
 from tests.scaling.etcd_server import EtcdServer, etcd_available
@@ -125,6 +127,14 @@ async def test_services_join_and_leave_through_etcd(tmp_path: Path, etcd: EtcdSe
 
                 await _until("b joins", lambda: has("a", "b"))
                 assert await connected()
+
+                # A hot reload builds a new directory: the replicas found in etcd are in it at once.
+                reloaded = await rebuild_services(
+                    services_of(app.state), load_settings(config), clock=time.monotonic
+                )
+                await services_of(app.state).monitor.stop()
+                app.state.services = reloaded
+                assert await has("a", "b")
 
                 # etcd down: the last known replicas stay, and the gateway says it is cut off.
                 await asyncio.to_thread(etcd.stop)

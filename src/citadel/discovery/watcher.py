@@ -133,6 +133,11 @@ class DiscoveryWatcher:
                 self._rejected.add(key)
                 logger.warning("discovery: ignored %s: %s", key, exc)
 
+    def retarget(self, sink: ReplicaSink) -> None:
+        """Feed ``sink`` from now on (a hot reload's new directory), starting with the set known now."""
+        self._sink = sink
+        sink.apply(list(self._entries.values()))
+
     def _publish(self) -> None:
         self._metrics.registrations.set(len(self._entries))
         self._sink.apply(list(self._entries.values()))

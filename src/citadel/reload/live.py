@@ -16,6 +16,7 @@ import dataclasses
 import logging
 
 from citadel.config import CitadelSettings
+from citadel.discovery.feed import DirectoryFeed
 from citadel.gateway.breaker import Clock
 from citadel.gateway.directory import ModelDirectory
 from citadel.gateway.finish import Finisher
@@ -39,6 +40,8 @@ async def rebuild_services(
     monitor = HealthMonitor(
         directory, old.client, interval_s=gateway.health_interval_s, timeout_s=gateway.health_timeout_s
     )
+    if old.discovery is not None:  # the replicas found in etcd join the new directory before it serves
+        old.discovery.retarget(DirectoryFeed(directory, monitor, gateway, metrics, clock=clock))
     await monitor.probe_all()
     monitor.start()
     calls = ModelCalls(
