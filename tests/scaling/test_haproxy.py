@@ -123,9 +123,14 @@ class Load:
 
 
 async def _run_load_while(balancer: str, secret: str, action: Any) -> Load:
+    """Load on, ``action`` once both gateways have answered some of it (a loaded machine is slow to get
+    there), then 2 s more of load."""
     load = Load(balancer, secret)
     load.start()
-    await asyncio.sleep(1.5)
+    for _ in range(300):  # at most 30 s
+        if min(len(load.served_by("gw1")), len(load.served_by("gw2"))) >= 5:
+            break
+        await asyncio.sleep(0.1)
     await asyncio.to_thread(action)
     await asyncio.sleep(2.0)
     await load.stop()
