@@ -116,9 +116,7 @@ class ConfigFollower:
         self._state.services = services
         await old.monitor.stop()
         acknowledge(self._directory, applied.generation)
-        logger.info(
-            "config generation %d applied (version %s)", applied.generation, applied.version or "baseline"
-        )
+        logger.info("config generation %d applied", applied.generation)
 
     async def aclose(self) -> None:
         """Stop following; stop the health monitor of the services in use now (the lifespan's first one
