@@ -20,6 +20,7 @@ from starlette.datastructures import State
 from citadel.config import CitadelSettings, ConfigError
 from citadel.config.loader import settings_from_text
 from citadel.gateway.breaker import Clock
+from citadel.gateway.health import HealthMonitor
 from citadel.gateway.multiprocess import multiprocess_dir
 from citadel.gateway.services import services_of
 from citadel.reload.addresses import with_moves
@@ -57,6 +58,7 @@ class ConfigFollower:
         self._generation = -1
         self._seen_mtime: float | None = None
         self._task: asyncio.Task[None] | None = None
+        self._first_monitor: HealthMonitor | None = None
 
     @property
     def generation(self) -> int:
@@ -65,6 +67,7 @@ class ConfigFollower:
     async def start(self) -> None:
         """Join the run's applied config (or write its baseline), then follow it."""
         self._started_with = services_of(self._state).settings
+        self._first_monitor = services_of(self._state).monitor
         self._seen_mtime = state_mtime(self._directory)
         current = read_state(self._directory)
         if current is not None and (current.gateway_pid == gateway_pid() or current.supervised()):
@@ -127,7 +130,9 @@ class ConfigFollower:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         forget_worker(self._directory)
-        await services_of(self._state).monitor.stop()  # stopping the lifespan's own twice is harmless
+        monitor = services_of(self._state).monitor
+        if monitor is not self._first_monitor:  # the lifespan stops its own
+            await monitor.stop()
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
