@@ -38,6 +38,7 @@ if ((DEV)); then
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_ops+=(postgresql)
   command -v pgpool >/dev/null || need_ops+=(pgpool2)
   command -v redis-server >/dev/null || need_ops+=(redis-server)
+  command -v chromium >/dev/null || need_ops+=(chromium fonts-dejavu-core)  # the console's browser tests
   if ((${#need_ops[@]})); then
     say "installing ops test tools: ${need_ops[*]}"
     ((${#need_apt[@]})) || apt-get update -qq

@@ -10,6 +10,7 @@ from citadel.cli.backup import backup, restore
 from citadel.cli.bench import bench
 from citadel.cli.cache import cache
 from citadel.cli.check import check, config
+from citadel.cli.console import console
 from citadel.cli.db import db
 from citadel.cli.diagnostics import doctor, verify
 from citadel.cli.health import health
@@ -47,6 +48,7 @@ cli.add_command(ab)
 cli.add_command(restore)
 config.add_command(history)
 config.add_command(rollback_command)
+cli.add_command(console)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from typing import Any, Literal, TypeVar, overload
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from citadel.config.live import LiveSettings
 from citadel.config.models import as_backend
 from citadel.config.ops_sections import BackupSettings, LogFileSettings
 from citadel.config.sections import (
@@ -69,6 +70,7 @@ class CitadelSettings(BaseSettings):
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
     log_files: LogFileSettings = Field(default_factory=LogFileSettings)
+    live: LiveSettings = Field(default_factory=LiveSettings)
 
     @model_validator(mode="before")
     @classmethod

@@ -46,6 +46,7 @@ from citadel.gateway.upstream import open_client
 from citadel.governance import Governance
 from citadel.governance.admin_routes import admin_router
 from citadel.http_body import BodyGuard, gateway_body_limit
+from citadel.live import LiveServices, install_live
 from citadel.reload.admin_routes import config_admin_router
 from citadel.reload.follower import ConfigFollower
 from citadel.reload.state import run_dir
@@ -138,6 +139,7 @@ def create_gateway_app(
             follower = ConfigFollower(app.state, run_dir(settings), clock=clock, config_path=config_path)
             await follower.start()
             stack.push_async_callback(follower.aclose)
+            app.state.live = LiveServices.build(app.state)  # /graphql, /ws, /stream, /ui
             # Everything built so far (modules, clients, settings) lives as long as the process: frozen, the
             # garbage collector's full passes skip it. Unfrozen, each pass walked it all (about 0.1 s on this
             # machine), and requests stalled behind it.
@@ -181,6 +183,7 @@ def create_gateway_app(
     app.include_router(
         vectors_router(gateway_vectors, dependencies=[Depends(require_api_key), Depends(require_vectors)])
     )
+    install_live(app, settings)
     return app
 
 

@@ -180,4 +180,5 @@ def _log_entry(outcome: RequestOutcome, elapsed: float) -> RequestLogEntry:
         completion_tokens=0 if hit else outcome.usage.get("completion", 0),
         cost=0.0 if hit else None,
         cache_hit=hit,
+        transport=outcome.transport,
     )

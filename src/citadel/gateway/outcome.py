@@ -55,6 +55,7 @@ class RequestOutcome:
     ready_at: float | None = None  # the answer (a stream's first event) was ready for the client
     first_event_at: float | None = None  # a stream's first event arrived from the model
     in_flight: str | None = None  # the llm_active_requests label incremented for it, until finished
+    transport: str = "http"  # how the client reached it: http, ws, sse or graphql (citadel.live)
     # The answer's last bytes (a JSON body, a stream's tail): finish reads its finish reasons when traced.
     answer_tail: bytes = b""
     # Filled in by the observer as the answer goes out.

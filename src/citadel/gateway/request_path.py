@@ -75,17 +75,25 @@ async def complete(
     raw: bytes,
     headers: Mapping[str, str],
     request_id: str | None = None,
+    *,
+    transport: str = "http",
 ) -> Response:
     """The answer to one proxied request, watched until it is out, then finished once (counted, logged
     and, if asked, cached).
 
     ``request_id``: given by the fast path, which leaves adding its header to the answer; otherwise the
-    request id middleware's (which adds the header itself). A bug in any step is answered as a 500 naming
-    the request id, logged here once with its traceback, and written to the request log as an error.
+    request id middleware's (which adds the header itself). ``transport``: how the client reached the
+    gateway (``citadel.live`` passes ws, sse or graphql), for the request log. A bug in any step is
+    answered as a 500 naming the request id, logged here once with its traceback, and written to the
+    request log as an error.
     """
     parsed = parse_request(raw)
     outcome = RequestOutcome(
-        endpoint, request_id or current_request_id.get() or "", time.perf_counter(), model=parsed.model
+        endpoint,
+        request_id or current_request_id.get() or "",
+        time.perf_counter(),
+        model=parsed.model,
+        transport=transport,
     )
     request = _Request(parsed, outcome)
     finisher = services.finisher

@@ -4,6 +4,10 @@ A cached answer (including "no such key") is trusted for ``auth.key_cache_ttl_s`
 process is refused within that time, one revoked here at once (``forget``). When the database cannot be
 reached (or takes over a second to refresh a cached key), the stale cached key is still honoured; an unknown
 one gets 503 rather than a wrong 401.
+
+Concurrent lookups of one key share one database query: when a cached key expires under load, the requests
+that arrive before the refresh answers wait for it instead of each opening a connection (which, past the
+pool's size, meant a new connection per request every ``key_cache_ttl_s``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ class KeyDirectory:
         self._ttl_s = ttl_s
         self._clock = clock
         self._cache: OrderedDict[str, tuple[float, KeyRecord | None]] = OrderedDict()
+        self._refreshing: dict[str, asyncio.Task[KeyRecord | None]] = {}
+        self._generation = 0  # bumped by forget(): a refresh begun before must not re-cache what it read
 
     async def lookup(self, secret_hash: str) -> KeyRecord | None:
         now = self._clock()
@@ -39,6 +45,24 @@ class KeyDirectory:
         if cached is not None and now - cached[0] < self._ttl_s:
             self._cache.move_to_end(secret_hash)
             return cached[1]
+        refresh = self._refreshing.get(secret_hash)
+        if refresh is None:
+            # A task of its own, so that the request which started it can be cancelled without failing
+            # the others that wait for it.
+            refresh = asyncio.ensure_future(self._refresh(secret_hash, now, cached, self._generation))
+            self._refreshing[secret_hash] = refresh
+            refresh.add_done_callback(lambda done: self._refreshed(secret_hash, done))
+        return await asyncio.shield(refresh)
+
+    def _refreshed(self, secret_hash: str, done: asyncio.Task[KeyRecord | None]) -> None:
+        if self._refreshing.get(secret_hash) is done:
+            del self._refreshing[secret_hash]
+        if not done.cancelled():
+            done.exception()  # retrieved: a failed refresh whose waiters all left must not warn
+
+    async def _refresh(
+        self, secret_hash: str, now: float, cached: tuple[float, KeyRecord | None] | None, generation: int
+    ) -> KeyRecord | None:
         try:
             # With a cached answer to fall back on, a slow database may not hold the request up.
             async with asyncio.timeout(_REFRESH_TIMEOUT_S if cached is not None else None):
@@ -51,6 +75,8 @@ class KeyDirectory:
             raise ServiceUnavailable(
                 "The key store is unavailable; try again shortly.", retry_after_s=1
             ) from exc
+        if generation != self._generation:
+            return record
         self._cache[secret_hash] = (now, record)
         self._cache.move_to_end(secret_hash)
         while len(self._cache) > _MAX_ENTRIES:
@@ -60,3 +86,5 @@ class KeyDirectory:
     def forget(self) -> None:
         """Drop every cached answer (after this process changed a key)."""
         self._cache.clear()
+        self._refreshing.clear()
+        self._generation += 1

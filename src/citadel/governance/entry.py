@@ -11,7 +11,14 @@ from typing import Any, Literal
 from citadel.store.types import utcnow
 
 # The request_log column widths: longer values are cut rather than rejected by PostgreSQL.
-_LENGTHS = {"request_id": 128, "model": 200, "served_model": 200, "endpoint": 200, "error_type": 100}
+_LENGTHS = {
+    "request_id": 128,
+    "model": 200,
+    "served_model": 200,
+    "endpoint": 200,
+    "error_type": 100,
+    "transport": 16,
+}
 
 
 @dataclass(slots=True)  # not frozen: ``Governance.record`` fills in the cost without copying the entry
@@ -38,6 +45,7 @@ class RequestLogEntry:
     request_body: str | None = None
     response_body: str | None = None
     created_at: datetime = field(default_factory=utcnow)
+    transport: str = "http"  # http, ws, sse or graphql
 
     def row(self) -> dict[str, Any]:
         """Column values for ``request_log``."""

@@ -20,9 +20,8 @@ from starlette.datastructures import State
 from citadel.config import CitadelSettings, ConfigError
 from citadel.config.loader import settings_from_text
 from citadel.gateway.breaker import Clock
-from citadel.gateway.health import HealthMonitor
 from citadel.gateway.multiprocess import multiprocess_dir
-from citadel.gateway.services import services_of
+from citadel.gateway.services import GatewayServices, services_of
 from citadel.reload.addresses import with_moves
 from citadel.reload.changes import merge_live
 from citadel.reload.live import rebuild_services
@@ -55,10 +54,10 @@ class ConfigFollower:
         self._clock = clock
         self._config_path = config_path
         self._started_with: CitadelSettings | None = None
+        self._lifespans: GatewayServices | None = None  # what the lifespan built (and closes itself)
         self._generation = -1
         self._seen_mtime: float | None = None
         self._task: asyncio.Task[None] | None = None
-        self._first_monitor: HealthMonitor | None = None
 
     @property
     def generation(self) -> int:
@@ -66,8 +65,8 @@ class ConfigFollower:
 
     async def start(self) -> None:
         """Join the run's applied config (or write its baseline), then follow it."""
-        self._started_with = services_of(self._state).settings
-        self._first_monitor = services_of(self._state).monitor
+        self._lifespans = services_of(self._state)
+        self._started_with = self._lifespans.settings
         self._seen_mtime = state_mtime(self._directory)
         current = read_state(self._directory)
         if current is not None and (current.gateway_pid == gateway_pid() or current.supervised()):
@@ -119,7 +118,9 @@ class ConfigFollower:
         self._state.services = services
         await old.monitor.stop()
         acknowledge(self._directory, applied.generation)
-        logger.info("config generation %d applied", applied.generation)
+        logger.info(
+            "config generation %d applied (version %s)", applied.generation, applied.version or "baseline"
+        )
 
     async def aclose(self) -> None:
         """Stop following; stop the health monitor of the services in use now (the lifespan's first one
@@ -130,9 +131,9 @@ class ConfigFollower:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         forget_worker(self._directory)
-        monitor = services_of(self._state).monitor
-        if monitor is not self._first_monitor:  # the lifespan stops its own
-            await monitor.stop()
+        current = services_of(self._state)
+        if current is not self._lifespans:  # the lifespan stops its own monitor
+            await current.monitor.stop()
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:

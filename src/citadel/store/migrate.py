@@ -66,3 +66,14 @@ async def upgrade(database: Database, revision: str = "head") -> None:
 async def current_revision(database: Database) -> str | None:
     async with database.transaction() as connection:
         return await connection.run_sync(_current)
+
+
+def head_revision() -> str:
+    """The newest migration's revision id (what ``upgrade()`` brings a database to)."""
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None, "no migrations"
+    return head

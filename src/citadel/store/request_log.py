@@ -32,6 +32,7 @@ _PG_TYPES = {
     "request_body": "text",
     "response_body": "text",
     "created_at": "timestamptz",
+    "transport": "varchar",
 }
 _PG_INSERT = text(
     f"INSERT INTO request_log ({', '.join(_PG_TYPES)}) SELECT * FROM unnest("

@@ -71,6 +71,7 @@ request_log = Table(
     Column("request_body", Text, nullable=True),
     Column("response_body", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("transport", String(16), nullable=False, server_default="http"),  # migration 0014
     Index("ix_request_log_created_at", "created_at"),
     Index("ix_request_log_key_id_created_at", "key_id", "created_at"),
 )
@@ -102,4 +103,29 @@ config_versions = Table(
     Column("diff", JSON, nullable=False),
     Column("result", String(32), nullable=False),
     Column("detail", JSON, nullable=False),
+)
+
+# The admin console's users and their sessions (citadel.live.console; migration 0014). Passwords are kept as
+# scrypt hashes, session tokens as SHA-256 hashes: a copy of the database signs nobody in.
+console_users = Table(
+    "console_users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(100), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime, nullable=True),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", Integer, nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
 )

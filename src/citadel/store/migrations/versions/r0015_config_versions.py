@@ -1,7 +1,7 @@
 """config_versions: every config a reload tried, with who, when, the diff and the result
 
 Revision ID: 0015
-Revises: 0001
+Revises: 0014
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from citadel.store.types import UTCDateTime
 
 revision = "0015"
-down_revision = "0001"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
