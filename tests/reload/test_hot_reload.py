@@ -26,7 +26,7 @@ from tests.helpers import ServiceProcess, free_port, write_config
 from tests.reload.cli import citadel
 from tests.reload.load import Load
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(420)
 
 
 def _chat(model: str) -> dict[str, Any]:
