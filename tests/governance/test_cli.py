@@ -9,6 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import yaml
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -17,6 +19,7 @@ from citadel.config import load_settings
 from citadel.governance.entry import RequestLogEntry
 from citadel.store import open_database
 from citadel.store.audit import read_audit
+from citadel.store.migrate import MIGRATIONS
 from citadel.store.request_log import insert_rows
 from citadel.store.tables import api_keys
 from citadel.store.types import utcnow
@@ -121,9 +124,19 @@ def test_admin_commands_are_audited(tmp_path: Path) -> None:
     assert secret not in str(rows)
 
 
+def _head_revision() -> str:
+    """The newest migration (not a constant: every migration added moves it)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
 def test_db_upgrade_purge_and_usage(tmp_path: Path) -> None:
     config = _config(tmp_path)
-    assert _run("db", "upgrade", "--config", str(config)).strip() == "database schema at revision 0001"
+    head = _head_revision()
+    assert _run("db", "upgrade", "--config", str(config)).strip() == f"database schema at revision {head}"
 
     async def seed() -> None:
         database = await open_database(load_settings(config).database)

@@ -41,6 +41,7 @@ def test_hxp_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     out = _render(tmp_path, config)
     instances = [f"citadel-llm@{name}.service" for name in ("mixtral-8x7b", "phi-3-mini")]
     timer = ["citadel-llm-health.timer", "citadel-llm-health.service"]
+    timer += ["citadel-llm-backup.timer", "citadel-llm-backup.service"]
     result = _verify(out, ["citadel-llm.target", "citadel-llm-gateway.service", *instances, *timer])
     assert result.returncode == 0, result.stderr
     assert _complaints_about_us(result) == []

@@ -26,7 +26,7 @@ from tests.helpers import ServiceProcess, free_port, write_config
 from tests.reload.cli import citadel
 from tests.reload.load import Load
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(420)
 
 
 def _chat(model: str) -> dict[str, Any]:
@@ -114,12 +114,12 @@ async def test_reload_under_load_reaches_every_worker_and_fails_no_request(tmp_p
             assert set(acks.values()) == {generation}
 
             # History: the start and the reload; a rollback to the start removes b and auto again.
+            write_config(tmp_path, second)  # the broken file was never applied
             history = await citadel("config", "history", "--config", str(config))
             assert history.returncode == 0, history.stderr
             lines = [line for line in history.stdout.splitlines() if line[:4].strip().isdigit()]
             assert [line.split()[3] for line in lines] == ["applied", "applied"]
             assert "models[b]: added" in history.stdout
-            write_config(tmp_path, second)  # the broken file was never applied
             rollback = await citadel("config", "rollback", "1", "--config", str(config))
             assert rollback.returncode == 0, rollback.stdout + rollback.stderr
             for _ in range(6):

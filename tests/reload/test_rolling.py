@@ -18,7 +18,7 @@ from tests.helpers import SMOLLM2_NAME, SMOLLM2_SOURCE, ServiceProcess, free_por
 from tests.reload.cli import citadel
 from tests.reload.load import Load
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(480)
 
 
 def _chat() -> dict[str, Any]:

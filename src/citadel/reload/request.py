@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from citadel.config import CitadelSettings
-from citadel.reload.apply import Reloader, ReloadOutcome
+from citadel.reload.apply import Listener, Reloader, ReloadOutcome
 from citadel.reload.history import APPLIED, FAILED, Attempt, ConfigVersion, latest_id, versions_after
 from citadel.reload.state import pid_alive, run_dir
 from citadel.store.database import Database
@@ -65,14 +65,16 @@ async def request_reload(
     actor: str,
     source: str,
     timeout_s: float | None = None,
+    listeners: list[Listener] | None = None,
 ) -> ReloadOutcome:
-    """Reload ``config_path`` through ``citadel up`` if it runs, else apply it to the gateway workers here."""
+    """Reload ``config_path`` through ``citadel up`` if it runs (its own listeners are told), else apply it
+    to the gateway workers here (``listeners`` are told)."""
     directory = run_dir(settings)
     pid = supervisor_pid(directory)
     if pid is None:
         text = await asyncio.to_thread(config_path.read_text, encoding="utf-8")
         attempt = Attempt(actor=actor, source=source, config_path=str(config_path), config_text=text)
-        return await Reloader(database, directory).apply(attempt)
+        return await Reloader(database, directory, listeners=listeners).apply(attempt)
     before = await latest_id(database)
     request = json.dumps({"actor": actor, "source": source})
     await asyncio.to_thread((directory / REQUEST_FILE).write_text, request, encoding="utf-8")
