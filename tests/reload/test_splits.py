@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import insert, select
 
 from citadel.config import load_settings
 from citadel.gateway.app import create_gateway_app
@@ -18,6 +19,9 @@ from citadel.reload.apply import Reloader
 from citadel.reload.history import Attempt
 from citadel.reload.state import run_dir
 from citadel.store import open_database
+from citadel.store.event_tables import feedback
+from citadel.store.tables import request_log
+from citadel.store.types import utcnow
 from tests.gateway.fake_upstream import Script, fake_upstream
 from tests.gateway.harness import remote_model
 from tests.helpers import free_port, write_config
@@ -98,8 +102,36 @@ async def test_split_shares_are_sticky_and_change_by_reload(tmp_path: Path) -> N
     database = await open_database(settings.database)
     try:
         report = {row.variant: row for row in await ab_report(database, "chat")}
+        assert {row.rated for row in report.values()} == {0}
+        assert {row.satisfaction for row in report.values()} == {None}
+        # Users rate three requests of each variant: the report compares their satisfaction.
+        ratings = {"v1": [5, 4, 5], "v2": [2, 3, 1]}
+        async with database.transaction() as connection:
+            logged_ids = (
+                await connection.execute(
+                    select(request_log.c.request_id, request_log.c.served_model).where(
+                        request_log.c.model == "chat"
+                    )
+                )
+            ).all()
+            for variant, scores in ratings.items():
+                ids = [row.request_id for row in logged_ids if row.served_model == variant][: len(scores)]
+                await connection.execute(
+                    insert(feedback),
+                    [
+                        {"request_id": rid, "model": variant, "rating": score, "created_at": utcnow()}
+                        for rid, score in zip(ids, scores, strict=True)
+                    ],
+                )
+        rated = {row.variant: row for row in await ab_report(database, "chat")}
     finally:
         await database.aclose()
+    assert {name: row.rated for name, row in rated.items()} == {"v1": 3, "v2": 3}
+    assert rated["v1"].satisfaction == pytest.approx(14 / 3)
+    assert rated["v2"].satisfaction == pytest.approx(2.0)
+    assert {name: row.requests for name, row in rated.items()} == {
+        name: row.requests for name, row in report.items()
+    }  # the join adds no rows
     logged = Counter(before.values()) + Counter(again.values()) + Counter(after.values())
     assert {name: row.requests for name, row in report.items()} == dict(logged)
     assert sum(row.share for row in report.values()) == pytest.approx(1.0)

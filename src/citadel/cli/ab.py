@@ -48,6 +48,7 @@ def report(split: str, config_path: Path, days: int, as_json: bool) -> None:
         "ttft ms",
         "tokens in/out",
         "cost",
+        "satisfaction (rated)",
     ):
         table.add_column(column, justify="left" if column == "variant" else "right")
     for row in rows:
@@ -61,6 +62,6 @@ def report(split: str, config_path: Path, days: int, as_json: bool) -> None:
             f"{row.ttft_ms_mean:.0f}" if row.ttft_ms_mean is not None else "-",
             f"{row.prompt_tokens}/{row.completion_tokens}",
             f"{row.cost:.4f}",
+            f"{row.satisfaction:.2f} ({row.rated})" if row.satisfaction is not None else f"- ({row.rated})",
         )
     Console().print(table)
-    click.echo("satisfaction: no user feedback is recorded yet, so none is compared")

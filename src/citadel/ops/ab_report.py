@@ -3,8 +3,8 @@
 Each row is one variant (the model that served requests sent to the split's name): requests, the share of
 them, errors (status 400 and up), mean and p95 latency, mean time to first token, tokens and cost. The
 request log records the name the client sent (``model``) and the variant that served (``served_model``),
-so a report covers exactly the split's traffic. Satisfaction needs user feedback, which Citadel does not
-record yet; the report says so rather than show a column of nothing.
+so a report covers exactly the split's traffic. Satisfaction is the mean rating (1-5) of the requests users
+rated through ``POST /v1/feedback``, with how many were rated.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from citadel.store.database import Database
+from citadel.store.event_tables import feedback
 from citadel.store.tables import request_log
 
 
@@ -32,6 +33,8 @@ class VariantReport:
     prompt_tokens: int
     completion_tokens: int
     cost: float
+    rated: int  # requests with user feedback
+    satisfaction: float | None  # their mean rating, 1-5
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,6 +56,10 @@ async def ab_report(database: Database, split: str, *, since: datetime | None = 
         columns.prompt_tokens,
         columns.completion_tokens,
         columns.cost,
+        feedback.c.rating,
+    )
+    query = query.select_from(
+        request_log.outerjoin(feedback, feedback.c.request_id == columns.request_id)
     ).where(columns.model == split)
     if since is not None:
         query = query.where(columns.created_at >= since)
@@ -67,6 +74,7 @@ async def ab_report(database: Database, split: str, *, since: datetime | None = 
         latencies = [float(row.latency_ms) for row in group]
         ttfts = [float(row.ttft_ms) for row in group if row.ttft_ms is not None]
         errors = sum(1 for row in group if row.status_code >= 400)
+        ratings = [int(row.rating) for row in group if row.rating is not None]
         reports.append(
             VariantReport(
                 variant=variant,
@@ -80,6 +88,8 @@ async def ab_report(database: Database, split: str, *, since: datetime | None = 
                 prompt_tokens=sum(int(row.prompt_tokens) for row in group),
                 completion_tokens=sum(int(row.completion_tokens) for row in group),
                 cost=sum(float(row.cost) for row in group),
+                rated=len(ratings),
+                satisfaction=sum(ratings) / len(ratings) if ratings else None,
             )
         )
     return sorted(reports, key=lambda report: -report.requests)
