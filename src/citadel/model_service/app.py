@@ -19,6 +19,7 @@ from citadel.engines.service_control import ReportedFailure, ServiceControl
 from citadel.errors import install_error_handlers
 from citadel.exit_codes import EXIT_ENGINE_DIED, EXIT_SELF_TEST_FAILED
 from citadel.http_body import BodyGuard, body_limit
+from citadel.model_service import tokenize
 from citadel.model_service.gguf_model import GgufModel
 from citadel.model_service.metrics import ModelServiceMetrics
 from citadel.model_service.routes import router
@@ -103,6 +104,7 @@ def create_model_service_app(
         app.add_middleware(ServerSpans, tracing=tracing, exclude_paths=settings.tracing.exclude_paths)
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(tokenize.router)  # /tokenize (a prompt, or messages through the chat template)
     app.include_router(service_routes.router)
     return app
 

@@ -14,7 +14,6 @@ from citadel.model_service.schemas import (
     ChatCompletionRequest,
     CompletionRequest,
     DetokenizeRequest,
-    TokenizeRequest,
 )
 from citadel.model_service.service import ModelService, Outcome, Prepared
 from citadel.tracing import semconv
@@ -87,13 +86,6 @@ async def list_models(service: ServiceDep) -> dict[str, Any]:
         "max_model_len": service.max_model_len,
     }
     return {"object": "list", "data": [card]}
-
-
-@router.post("/tokenize")
-async def tokenize(body: TokenizeRequest, service: ServiceDep) -> dict[str, Any]:
-    _check_model(service, body.model)
-    tokens = await service.tokenize(body.prompt, add_special_tokens=body.add_special_tokens)
-    return {"tokens": tokens, "count": len(tokens), "max_model_len": service.max_model_len}
 
 
 @router.post("/detokenize")

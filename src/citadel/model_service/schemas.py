@@ -128,12 +128,6 @@ class CompletionRequest(_GenerationRequest):
         return self.max_tokens
 
 
-class TokenizeRequest(_Request):
-    model: str | None = None
-    prompt: str
-    add_special_tokens: bool = True
-
-
 class DetokenizeRequest(_Request):
     model: str | None = None
     tokens: list[int]
