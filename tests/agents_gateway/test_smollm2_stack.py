@@ -13,7 +13,8 @@ import pytest
 
 from tests.helpers import SMOLLM2_NAME, ServiceProcess, free_port, smollm2_model, write_config
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+# The first test waits for citadel up to start, too.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 HELLO: Any = [{"role": "user", "content": "Name a colour."}]
 

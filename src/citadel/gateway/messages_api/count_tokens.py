@@ -56,7 +56,8 @@ async def count_tokens(services: GatewayServices, raw: bytes, headers: Mapping[s
         count = json.loads(content)["count"]
     except (ValueError, KeyError, TypeError) as exc:
         raise UpstreamFailed("The model's token count could not be read.") from exc
-    return JSONResponse({"input_tokens": int(count) + tools_tokens}, headers={COUNT_HEADER: "exact"})
+    counted = "estimated" if tools else "exact"  # the tools' share is an estimate
+    return JSONResponse({"input_tokens": int(count) + tools_tokens}, headers={COUNT_HEADER: counted})
 
 
 def estimate(messages: list[dict[str, Any]]) -> int:
