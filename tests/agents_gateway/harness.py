@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Any
 import anthropic
 import httpx2
 import openai
+from opentelemetry.sdk.trace.export import SpanExporter
 
 from citadel.config import load_settings
 from citadel.gateway.app import create_gateway_app
@@ -105,7 +105,9 @@ class Gateway:
 
 
 @asynccontextmanager
-async def gateway(tmp_path: Path, *, auth: bool = False, **sections: Any) -> AsyncIterator[Gateway]:
+async def gateway(
+    tmp_path: Path, *, auth: bool = False, span_exporter: SpanExporter | None = None, **sections: Any
+) -> AsyncIterator[Gateway]:
     script = Script(completion=copy.deepcopy(TOOL_COMPLETION))
     async with fake_upstream(script) as url:
         config: dict[str, Any] = {
@@ -115,7 +117,7 @@ async def gateway(tmp_path: Path, *, auth: bool = False, **sections: Any) -> Asy
         }
         if auth:
             config["auth"] = {"enabled": True, "admin_key": ADMIN_KEY}
-        app = create_gateway_app(load_settings(write_config(tmp_path, config)), clock=time.monotonic)
+        app = create_gateway_app(load_settings(write_config(tmp_path, config)), span_exporter=span_exporter)
         async with app.router.lifespan_context(app):
             transport = httpx2.ASGITransport(app=app)
             async with httpx2.AsyncClient(
