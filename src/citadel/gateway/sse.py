@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 DONE = object()  # the stream's ``data: [DONE]``
 
@@ -46,7 +49,9 @@ def _data(event: bytes) -> Any:
     try:
         return json.loads(payload)
     except ValueError:
-        return None  # not JSON: nothing a chat stream sends; skipped rather than guessed at
+        # Not JSON: nothing a chat stream sends. Skipped rather than guessed at, and said once per event.
+        logger.warning("an SSE event of the upstream's stream is not JSON; skipped")
+        return None
 
 
 def sse_event(name: str, data: dict[str, Any]) -> bytes:

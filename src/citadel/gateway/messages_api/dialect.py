@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import logging
 
+from citadel.gateway.ids import new_id
 from citadel.gateway.messages_api.answer import message_object
 from citadel.gateway.messages_api.errors import anthropic_error, translated_error
 from citadel.gateway.messages_api.events import MessageEvents
 from citadel.gateway.request import ParsedRequest
-from citadel.gateway.responses_api.items import item_id
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ class MessagesDialect:
 
     def __init__(self, model: str) -> None:
         self._model = model
-        self._id = item_id("msg")
+        self._id = new_id("msg")
         self._events = MessageEvents(self._id, model)
 
     async def prepare(self, parsed: ParsedRequest, key_id: int | None) -> ParsedRequest:

@@ -9,10 +9,11 @@ import time
 from typing import Any
 
 from citadel.errors import UpstreamFailed, error_body
+from citadel.gateway.ids import new_id
 from citadel.gateway.request import ParsedRequest
 from citadel.gateway.responses_api.answer import response_object
 from citadel.gateway.responses_api.events import ResponseEvents
-from citadel.gateway.responses_api.items import item_id, output_items
+from citadel.gateway.responses_api.items import assistant_message, output_items
 from citadel.gateway.responses_api.request import ResponsesRequest
 from citadel.gateway.responses_api.state import Conversations
 from citadel.store.responses import StoredResponse
@@ -29,7 +30,7 @@ class ResponsesDialect:
         self._conversations = conversations
         self._history: list[dict[str, Any]] = []
         self._key_id: int | None = None
-        self._id = item_id("resp")
+        self._id = new_id("resp")
         self._created_at = int(time.time())
         self._stream: ResponseEvents | None = None
 
@@ -65,7 +66,11 @@ class ResponsesDialect:
             finish_reason=finish_reason,
             chat_usage=chat.get("usage"),
         )
-        await self._store(response, {"role": "assistant", **_chat_message(message)})
+        calls = [
+            {"id": call.get("id"), "type": "function", "function": call.get("function")}
+            for call in message.get("tool_calls") or ()
+        ]
+        await self._store(response, assistant_message(message.get("content") or "", calls))
         return 200, json.dumps(response).encode()
 
     def events(self, data: bytes) -> bytes:
@@ -94,16 +99,3 @@ class ResponsesDialect:
                 created_at=utcnow(),
             )
         )
-
-
-def _chat_message(message: dict[str, Any]) -> dict[str, Any]:
-    """The parts of an answer's message the next turn needs."""
-    kept: dict[str, Any] = {"content": message.get("content")}
-    if message.get("tool_calls"):
-        kept["tool_calls"] = [
-            {"id": call.get("id"), "type": "function", "function": call.get("function")}
-            for call in message["tool_calls"]
-        ]
-    elif kept["content"] is None:
-        kept["content"] = ""
-    return kept

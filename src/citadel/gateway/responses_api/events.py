@@ -17,11 +17,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from citadel.gateway.ids import new_id
 from citadel.gateway.responses_api.answer import response_object
 from citadel.gateway.responses_api.items import (
     assistant_message,
     call_item,
-    item_id,
     message_item,
     output_text,
 )
@@ -39,7 +39,7 @@ class _Item:
 
     def __init__(self, output_index: int, call: str | None = None, name: str = "") -> None:
         self.output_index = output_index
-        self.id = item_id("fc" if call is not None else "msg")
+        self.id = new_id("fc" if call is not None else "msg")
         self.call = call
         self.name = name
         self.text = ""
@@ -143,7 +143,7 @@ class ResponseEvents:
         if item is None:
             out = self._close()
             item = self._open = self._calls[index] = _Item(
-                len(self._items), call.get("id") or item_id("call"), function.get("name") or ""
+                len(self._items), call.get("id") or new_id("call"), function.get("name") or ""
             )
             added = call_item(item.call or "", item.name, "", done=False, item=item.id)
             out += self._event(

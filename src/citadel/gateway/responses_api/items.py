@@ -8,19 +8,14 @@ Images, files and audio are refused (400): no backend of the gateway reads them 
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from citadel.errors import InvalidRequest
+from citadel.gateway.ids import new_id
 from citadel.gateway.json_fields import each_object, text_field
 
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text", "refusal"})
 _ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
-
-
-def item_id(prefix: str) -> str:
-    """A new id in OpenAI's style (``msg_…``, ``fc_…``, ``resp_…``)."""
-    return f"{prefix}_{secrets.token_hex(24)}"
 
 
 def input_messages(value: Any) -> list[dict[str, Any]]:
@@ -97,7 +92,7 @@ def _parts_text(content: Any, param: str) -> str:
 def message_item(text: str, *, done: bool = True, item: str | None = None) -> dict[str, Any]:
     """An assistant ``message`` output item holding ``text``."""
     return {
-        "id": item or item_id("msg"),
+        "id": item or new_id("msg"),
         "type": "message",
         "status": "completed" if done else "in_progress",
         "role": "assistant",
@@ -114,7 +109,7 @@ def call_item(
 ) -> dict[str, Any]:
     """A ``function_call`` output item."""
     return {
-        "id": item or item_id("fc"),
+        "id": item or new_id("fc"),
         "type": "function_call",
         "status": "completed" if done else "in_progress",
         "call_id": call_id,
@@ -133,7 +128,7 @@ def output_items(message: dict[str, Any]) -> list[dict[str, Any]]:
         function = call.get("function") or {}
         items.append(
             call_item(
-                call.get("id") or item_id("call"), function.get("name", ""), function.get("arguments", "")
+                call.get("id") or new_id("call"), function.get("name", ""), function.get("arguments", "")
             )
         )
     return items
