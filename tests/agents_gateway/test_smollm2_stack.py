@@ -3,6 +3,7 @@ called through the official ``openai`` and ``anthropic`` SDKs over a socket."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,3 +117,67 @@ def test_messages_error_in_anthropic_shape(stack: Stack) -> None:
         stack.anthropic.messages.create(model=SMOLLM2_NAME, max_tokens=8, messages=too_long)
     assert caught.value.body["type"] == "error"  # type: ignore[index]
     assert caught.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+
+
+# With the built-in engine's tool calling: a forced call (the grammar makes the arguments valid JSON for the
+# schema), the tool's result sent back, and an answer in text.
+WEATHER_SCHEMA: Any = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+def test_responses_tool_call_round_trip(stack: Stack) -> None:
+    client = stack.openai
+    tool: Any = {"type": "function", "name": "get_weather", "description": "The weather in a city.",
+                 "parameters": WEATHER_SCHEMA}  # fmt: skip
+    first = client.responses.create(
+        model=SMOLLM2_NAME, input="What is the weather in Paris?", tools=[tool], tool_choice="required",
+        max_output_tokens=48,
+    )  # fmt: skip
+    calls = [item for item in first.output if item.type == "function_call"]
+    assert calls, first.output
+    call = calls[0]
+    assert call.name == "get_weather"
+    assert isinstance(json.loads(call.arguments)["city"], str)
+    second = client.responses.create(
+        model=SMOLLM2_NAME,
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny, 21 C"}],
+        tools=[tool],
+        tool_choice="none",
+        max_output_tokens=16,
+    )
+    assert second.output_text
+
+
+def test_messages_tool_use_round_trip_streamed(stack: Stack) -> None:
+    client = stack.anthropic
+    tool: Any = {
+        "name": "get_weather",
+        "description": "The weather in a city.",
+        "input_schema": WEATHER_SCHEMA,
+    }
+    question: Any = {"role": "user", "content": "What is the weather in Paris?"}
+    with client.messages.stream(
+        model=SMOLLM2_NAME, max_tokens=48, messages=[question], tools=[tool], tool_choice={"type": "any"}
+    ) as stream:
+        first = stream.get_final_message()
+    assert first.stop_reason == "tool_use"
+    uses = [block for block in first.content if block.type == "tool_use"]
+    assert uses, first.content
+    assert uses[0].name == "get_weather"
+    assert isinstance(uses[0].input, dict)
+    assert isinstance(uses[0].input["city"], str)
+    conversation: Any = [
+        question,
+        {"role": "assistant", "content": [block.model_dump() for block in first.content]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": uses[0].id, "content": "sunny"}]},
+    ]
+    second = client.messages.create(
+        model=SMOLLM2_NAME, max_tokens=16, messages=conversation, tools=[tool], tool_choice={"type": "none"}
+    )
+    assert second.stop_reason in ("end_turn", "max_tokens")
+    assert second.content[0].type == "text"
+    counted = client.messages.count_tokens(
+        model=SMOLLM2_NAME, messages=conversation, tools=[tool], tool_choice={"type": "none"}
+    )
+    # Counted as the engine renders it: the earlier call and its result are in the prompt.
+    assert counted.input_tokens == second.usage.input_tokens

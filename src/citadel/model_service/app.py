@@ -80,8 +80,9 @@ def create_model_service_app(
         tracing.open()
         app.state.metrics_registry = registry
         app.state.model_service = ModelService(
-            options.name, gguf, options.limits.max_model_len, runner, metrics, tracing.tracer
-        )
+            options.name, gguf, options.limits.max_model_len, runner, metrics, tracing.tracer,
+            max_choices=options.limits.max_num_seqs,
+        )  # fmt: skip
         logger.info(
             "%s ready on %s:%d (%d sequences at once, %d tokens per step)",
             options.name,

@@ -41,7 +41,12 @@ async def _answer(
     *,
     chat: bool,
 ) -> Any:
-    writer = ResponseWriter(service.name, chat=chat, logprobs=request.logprob_count is not None)
+    writer = ResponseWriter(
+        service.name,
+        chat=chat,
+        logprobs=request.logprob_count is not None,
+        parses_tool_calls=prepared.parses_tool_calls,
+    )
     outcome = Outcome(prompt_tokens=len(prepared.prompt))
     traced = None
     if service.tracer.enabled:
@@ -55,7 +60,7 @@ async def _answer(
         traced[semconv.GEN_AI_RESPONSE_ID] = writer.id
     deltas = service.generate(prepared, outcome, traced)
     if request.stream:
-        chunks = writer.stream(deltas, outcome, include_usage=request.include_usage)
+        chunks = writer.stream(deltas, outcome, include_usage=request.include_usage, n=request.n)
         return StreamingResponse(
             chunks, media_type="text/event-stream", headers={"cache-control": "no-cache"}
         )

@@ -1,8 +1,9 @@
 """vLLM's ``POST /tokenize``: a prompt's tokens, or a chat's as the model's template renders it.
 
-``{"prompt": ...}`` tokenizes the text as given; ``{"messages": [...]}`` renders them with the model's chat
-template first, as a chat completion does, so that ``count`` is the ``prompt_tokens`` that request would
-use (the gateway's ``/v1/messages/count_tokens`` asks this). The answer is vLLM's:
+``{"prompt": ...}`` tokenizes the text as given; ``{"messages": [...]}`` (and ``tools``) renders them first
+as a chat completion does (the chat template, tools offered the engine's way), so that ``count`` is the
+``prompt_tokens`` that request would use (the gateway's ``/v1/messages/count_tokens`` asks this). The answer
+is vLLM's:
 ``{"count", "tokens", "max_model_len"}``.
 """
 
@@ -14,8 +15,9 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from citadel.errors import ModelNotFound
-from citadel.model_service.schemas import ChatMessage
+from citadel.model_service.schemas import ChatMessage, Tool
 from citadel.model_service.service import ModelService
+from citadel.model_service.tool_prompt import render_chat
 
 router = APIRouter()
 
@@ -28,6 +30,7 @@ class TokenizeRequest(BaseModel):
     model: str | None = None
     prompt: str | None = None
     messages: Annotated[list[ChatMessage], Field(min_length=1)] | None = None
+    tools: list[Tool] | None = None  # offered with the messages, as a chat request offers them
     add_special_tokens: bool = True
 
     @model_validator(mode="after")
@@ -49,7 +52,7 @@ async def tokenize(
     if body.model is not None and body.model != service.name:
         raise ModelNotFound(f"The model `{body.model}` does not exist.", param="model")
     if body.messages is not None:
-        text = service.model.chat_template.render([message.as_template_input() for message in body.messages])
+        text = render_chat(service.model.chat_template, body.messages, body.tools)
     else:
         assert body.prompt is not None
         text = body.prompt

@@ -1,12 +1,12 @@
 """``POST /v1/messages/count_tokens``: the prompt's length in the model's own tokens.
 
-The request is translated as for ``/v1/messages`` and its chat messages sent to the model's ``/tokenize``
-(vLLM's, and the built-in model service's), which renders them with the model's chat template and counts
-them — the ``prompt_tokens`` the same request would use. The call takes the road every call of the gateway
-to its models takes (:class:`~citadel.gateway.model_calls.ModelCalls`: balancing, health, breakers). A
+The request is translated as for ``/v1/messages`` and its chat messages and tools sent to the model's
+``/tokenize`` (vLLM's, and the built-in model service's), which renders them as a chat request renders them
+and counts them — the ``prompt_tokens`` the same request would use. The call takes the road every call of
+the gateway to its models takes (:class:`~citadel.gateway.model_calls.ModelCalls`: balancing, health,
+breakers). A
 backend without ``/tokenize`` (a remote OpenAI-compatible API answers 404) gets an estimate instead, four
-characters a token, flagged by ``x-citadel-token-count: estimated``. Tool definitions are counted the same
-way, as their JSON, on top of the messages.
+characters a token over the messages and the tools' JSON, flagged by ``x-citadel-token-count: estimated``.
 
 The key is checked (and whether it may use the model), but counting is not a generation: it is not rate
 limited, logged in the request log or charged.
@@ -36,6 +36,9 @@ async def count_tokens(services: GatewayServices, raw: bytes, headers: Mapping[s
     assert model is not None
     messages = chat_messages(body)
     tools = chat_tools(body)
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") == "none":
+        tools = []  # not offered to the model, as a chat request with tool_choice none does not offer them
     principal = await services.governance.authenticate(headers.get("authorization"))
     if not principal.allows(model):
         raise PermissionDenied(
@@ -43,10 +46,10 @@ async def count_tokens(services: GatewayServices, raw: bytes, headers: Mapping[s
             param="model",
             code="model_not_allowed",
         )
-    tools_tokens = len(json.dumps(tools)) // _CHARS_PER_TOKEN if tools else 0
-    payload = json.dumps({"messages": messages}).encode()
+    payload = json.dumps({"messages": messages, **({"tools": tools} if tools else {})}).encode()
     status, content = await services.model_calls.call(model, "POST", "/tokenize", payload)
     if status in (404, 405):  # no /tokenize on this backend
+        tools_tokens = len(json.dumps(tools)) // _CHARS_PER_TOKEN if tools else 0
         return JSONResponse(
             {"input_tokens": estimate(messages) + tools_tokens}, headers={COUNT_HEADER: "estimated"}
         )
@@ -56,8 +59,7 @@ async def count_tokens(services: GatewayServices, raw: bytes, headers: Mapping[s
         count = json.loads(content)["count"]
     except (ValueError, KeyError, TypeError) as exc:
         raise UpstreamFailed("The model's token count could not be read.") from exc
-    counted = "estimated" if tools else "exact"  # the tools' share is an estimate
-    return JSONResponse({"input_tokens": int(count) + tools_tokens}, headers={COUNT_HEADER: counted})
+    return JSONResponse({"input_tokens": int(count)}, headers={COUNT_HEADER: "exact"})
 
 
 def estimate(messages: list[dict[str, Any]]) -> int:
