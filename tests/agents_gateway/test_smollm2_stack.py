@@ -37,8 +37,8 @@ class Stack:
             log=directory / "citadel-up.log",
             timeout_s=180,
         )
-        self.openai = openai.OpenAI(base_url=f"{self.url}/v1", api_key="unused", max_retries=0, timeout=60)
-        self.anthropic = anthropic.Anthropic(base_url=self.url, api_key="unused", max_retries=0, timeout=60)
+        self.openai = openai.OpenAI(base_url=f"{self.url}/v1", api_key="unused", max_retries=0, timeout=120)
+        self.anthropic = anthropic.Anthropic(base_url=self.url, api_key="unused", max_retries=0, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,7 @@ def test_responses_tool_call_round_trip(stack: Stack) -> None:
                  "parameters": WEATHER_SCHEMA}  # fmt: skip
     first = client.responses.create(
         model=SMOLLM2_NAME, input="What is the weather in Paris?", tools=[tool], tool_choice="required",
-        max_output_tokens=48,
+        parallel_tool_calls=False, temperature=0, max_output_tokens=200,
     )  # fmt: skip
     calls = [item for item in first.output if item.type == "function_call"]
     assert calls, first.output
@@ -157,7 +157,12 @@ def test_messages_tool_use_round_trip_streamed(stack: Stack) -> None:
     }
     question: Any = {"role": "user", "content": "What is the weather in Paris?"}
     with client.messages.stream(
-        model=SMOLLM2_NAME, max_tokens=48, messages=[question], tools=[tool], tool_choice={"type": "any"}
+        model=SMOLLM2_NAME,
+        max_tokens=200,
+        messages=[question],
+        tools=[tool],
+        tool_choice={"type": "any", "disable_parallel_tool_use": True},
+        extra_body={"temperature": 0},
     ) as stream:
         first = stream.get_final_message()
     assert first.stop_reason == "tool_use"
