@@ -19,10 +19,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from citadel.config import CitadelSettings
@@ -182,11 +183,13 @@ class BodyGuard:
     JSON body :func:`decode_json` refuses gets 400, before a route parses it with the stock decoder.
 
     The checked body is handed on unchanged; the route's own parse of it can then no longer crash.
+    ``refuse`` renders a refusal for the request's path (default: OpenAI's error JSON).
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, refuse: Refusal | None = None) -> None:
         self.app = app
         self.limit = limit
+        self._refuse = refuse or _openai_refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _WITH_BODY:
@@ -199,9 +202,16 @@ class BodyGuard:
             if body and (not content_type or "json" in content_type):
                 decode_json(body)
         except CitadelError as exc:
-            await error_response(exc)(scope, receive, send)
+            await self._refuse(scope["path"], exc)(scope, receive, send)
             return
         await self.app(scope, _replay(body, receive), send)
+
+
+Refusal = Callable[[str, CitadelError], Response]
+
+
+def _openai_refusal(_path: str, error: CitadelError) -> Response:
+    return error_response(error)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -26,6 +27,8 @@ class Script:
     """What the upstream does; tests change it between requests."""
 
     status: int = 200  # for non-streaming answers
+    completion: dict[str, Any] = field(default_factory=lambda: COMPLETION)  # the non-streaming answer
+    chunks: list[dict[str, Any]] | None = None  # a stream's chunks (else stream_events text deltas)
     cut_stream_after: int | None = None  # events sent before the connection is dropped
     stream_events: int = 5
     event_interval_s: float = 0.0
@@ -67,11 +70,17 @@ def _app(script: Script) -> web.Application:
                 return web.json_response(
                     {"error": {"message": "boom", "type": "server_error"}}, status=script.status
                 )
-            return web.json_response(COMPLETION)
+            return web.json_response(script.completion)
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
         if script.first_event_after is not None:
             await script.first_event_after.wait()
+        if script.chunks is not None:
+            for chunk in script.chunks:
+                await response.write(b"data: " + json.dumps(chunk).encode() + b"\n\n")
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+            return response
         for index in range(script.stream_events):
             if script.cut_stream_after is not None and index == script.cut_stream_after:
                 assert request.transport is not None

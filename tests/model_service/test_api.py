@@ -144,7 +144,8 @@ def test_context_overflow_is_an_openai_400(model_url: str) -> None:
     ("body", "param"),
     [
         ({**CHAT, "temperature": 5}, "temperature"),
-        ({**CHAT, "n": 2}, "n"),
+        ({**CHAT, "n": 0}, "n"),
+        ({**CHAT, "n": 200}, "n"),
         ({**CHAT, "max_tokens": 0}, "max_tokens"),
         ({**CHAT, "messages": []}, "messages"),
         ({**CHAT, "messages": [{"role": "wizard", "content": "hi"}]}, "messages.0.role"),

@@ -1,4 +1,4 @@
-"""Dynamic batching: texts of concurrent requests are encoded together in one model call.
+"""Dynamic batching: the inputs (texts or token ids) of concurrent requests are encoded in one model call.
 
 No request waits for a timer: while the model encodes one batch on the worker thread, newly arrived texts
 queue up, and the next batch takes all of them (up to ``max_batch``). Under no load a request runs alone at
@@ -30,7 +30,7 @@ class BatcherDied(ServiceUnavailable):
 
 @dataclass(eq=False)
 class _Job:
-    texts: list[str]
+    texts: list[str | list[int]]
     done: asyncio.Future[npt.NDArray[np.float32]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -86,7 +86,7 @@ class DynamicBatcher:
         while not self._queue.empty():
             self._queue.get_nowait().done.cancel()
 
-    async def embed(self, texts: list[str]) -> npt.NDArray[np.float32]:
+    async def embed(self, texts: list[str | list[int]]) -> npt.NDArray[np.float32]:
         if self.failure is not None:
             raise BatcherDied(f"The embedding service's worker stopped ({self.failure}); it is restarting.")
         if self._queue.qsize() >= self._max_waiting:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +45,40 @@ class SentenceEncoder:
         self.dimensions: int = dimensions
         self.max_tokens: int = max_tokens
 
-    def count_tokens(self, texts: list[str]) -> list[int]:
-        """Tokens per text as the model sees them (special tokens included)."""
-        encoded = self._model.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
-        return [len(ids) for ids in encoded]
+    @property
+    def vocab_size(self) -> int:
+        return len(self._model.tokenizer)
 
-    def encode(self, texts: list[str]) -> npt.NDArray[np.float32]:
-        vectors = self._model.encode(
-            texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False
+    def count_tokens(self, inputs: Sequence[str | list[int]]) -> list[int]:
+        """Tokens per input as the model sees them (a text's special tokens included)."""
+        texts = [item for item in inputs if isinstance(item, str)]
+        encoded = iter(
+            self._model.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
+            if texts
+            else []
         )
-        return np.asarray(vectors, dtype=np.float32)
+        return [len(next(encoded)) if isinstance(item, str) else len(item) for item in inputs]
+
+    def encode(self, inputs: Sequence[str | list[int]]) -> npt.NDArray[np.float32]:
+        """One vector per input, in order; token ids go to the model as they are (no special tokens added)."""
+        texts = [item for item in inputs if isinstance(item, str)]
+        ids = [item for item in inputs if not isinstance(item, str)]
+        vectors = np.empty((len(inputs), self.dimensions), dtype=np.float32)
+        text_rows = [row for row, item in enumerate(inputs) if isinstance(item, str)]
+        id_rows = [row for row, item in enumerate(inputs) if not isinstance(item, str)]
+        if texts:
+            vectors[text_rows] = self._model.encode(
+                texts, batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False
+            )
+        if ids:
+            vectors[id_rows] = self._encode_ids(ids)
+        return vectors
+
+    def _encode_ids(self, ids: list[list[int]]) -> npt.NDArray[np.float32]:
+        import torch
+
+        # The same modules as encode() (transformer, pooling, normalisation), fed tokens instead of text.
+        features = self._model.tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
+        with torch.inference_mode():
+            output = self._model(dict(features))
+        return np.asarray(output["sentence_embedding"].float().numpy(), dtype=np.float32)

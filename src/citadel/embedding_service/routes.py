@@ -36,7 +36,13 @@ async def embeddings(body: EmbeddingRequest, service: ServiceDep) -> dict[str, A
             f"{service.encoder.dimensions} dimensions.",
             param="dimensions",
         )
-    texts = body.texts
+    texts = body.inputs
+    vocab = service.encoder.vocab_size
+    for index, item in enumerate(texts):
+        if not isinstance(item, str) and (min(item) < 0 or max(item) >= vocab):
+            raise InvalidRequest(
+                f"input[{index}] has token ids outside the vocabulary (0 to {vocab - 1})", param="input"
+            )
     counts = await asyncio.to_thread(service.encoder.count_tokens, texts)
     longest = max(counts)
     if longest > service.max_tokens:

@@ -1,4 +1,4 @@
-"""OpenAI's embeddings request, with clear refusals for what this service cannot do."""
+"""OpenAI's embeddings request (texts or token ids), with clear refusals for what this service cannot do."""
 
 from __future__ import annotations
 
@@ -18,21 +18,35 @@ class EmbeddingRequest(BaseModel):
 
     @field_validator("input")
     @classmethod
-    def _texts_only(cls, value: str | list[str] | list[int] | list[list[int]]) -> str | list[str]:
+    def _inputs(
+        cls, value: str | list[str] | list[int] | list[list[int]]
+    ) -> str | list[str] | list[int] | list[list[int]]:
         if isinstance(value, str):
             if not value:
                 raise ValueError("input must not be empty")
             return value
         if not value:
             raise ValueError("input must not be an empty list")
-        if not all(isinstance(item, str) for item in value):
-            raise ValueError("token ids are not supported by this model; send text")
-        if any(not item for item in value):
-            raise ValueError("input must not contain empty strings")
         if len(value) > 2048:
             raise ValueError("at most 2048 inputs per request")
-        return [str(item) for item in value]
+        if any(isinstance(item, list) and not item for item in value):
+            raise ValueError("input must not contain empty lists of token ids")
+        if any(isinstance(item, str) and not item for item in value):
+            raise ValueError("input must not contain empty strings")
+        return value
 
     @property
-    def texts(self) -> list[str]:
-        return [self.input] if isinstance(self.input, str) else [str(item) for item in self.input]
+    def inputs(self) -> list[str | list[int]]:
+        """One entry per embedding: a text, or the token ids to embed as they are (OpenAI and vLLM accept
+        a list of ints as one input and a list of lists as several)."""
+        value = self.input
+        if isinstance(value, str):
+            return [value]
+        inputs: list[str | list[int]] = []
+        single: list[int] = []
+        for item in value:
+            if isinstance(item, int):
+                single.append(item)
+            else:
+                inputs.append(item)
+        return [single] if single else inputs

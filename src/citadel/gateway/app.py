@@ -38,10 +38,13 @@ from citadel.gateway.finish import Finisher
 from citadel.gateway.forwarding import Forwarder
 from citadel.gateway.health import HealthMonitor
 from citadel.gateway.log_format import configure_gateway_logging
+from citadel.gateway.messages_api.errors import refusal_for_path
+from citadel.gateway.messages_api.routes import router as messages_router
 from citadel.gateway.metrics import GatewayMetrics
 from citadel.gateway.model_calls import ModelCalls
 from citadel.gateway.multiprocess import multiprocess_dir, retire_worker
 from citadel.gateway.request_id import current_request_id
+from citadel.gateway.responses_api.routes import router as responses_router
 from citadel.gateway.routes import router
 from citadel.gateway.routing import Router
 from citadel.gateway.services import GatewayServices
@@ -188,7 +191,7 @@ def create_gateway_app(
     else:
         app = GatewayApp(title=title, lifespan=lifespan, max_body_bytes=body_limit)
     # Innermost first: the body bound, then CORS (so that its refusals reach browsers), then the guard.
-    app.add_middleware(BodyGuard, limit=body_limit)
+    app.add_middleware(BodyGuard, limit=body_limit, refuse=refusal_for_path)
     cors = gateway.cors
     app.add_middleware(
         CORSMiddleware,
@@ -199,6 +202,8 @@ def create_gateway_app(
     )
     install_error_handlers(app, request_id=current_request_id.get)
     app.include_router(router)
+    app.include_router(responses_router)  # /v1/responses (and GET, DELETE of stored ones)
+    app.include_router(messages_router)  # /v1/messages, /v1/messages/count_tokens (Anthropic's API)
     app.include_router(
         admin_router(gateway_governance)
     )  # /admin/keys, /admin/usage, /admin/audit (admin key)

@@ -3,31 +3,56 @@
 Profiling the gateway under load showed FastAPI's per-request layers (telemetry, error middleware, routing,
 dependency solving) costing about as much as the forwarding itself. The endpoints that carry the traffic are
 therefore answered by :class:`GatewayApp` before them; everything else (health, metrics, models, 404s) goes
-on to FastAPI. A request with an ``Origin`` header also goes on, so CORS keeps applying to browsers.
+on to FastAPI. A request with an ``Origin`` header also goes on, so CORS keeps applying to browsers. Each
+endpoint is a :class:`Door`: OpenAI's go straight to the request path; the Responses and Messages APIs are
+translated first, and the Messages API's errors are in Anthropic's shape.
 
 Bad input never costs more than its bound: a body over ``gateway.max_body_bytes`` is refused (413) as soon
 as its Content-Length, or the bytes read so far, say so. An exception outside Citadel's error tree (a bug)
-is answered as an OpenAI-shaped 500 carrying the request id, logged once, and the server goes on serving.
+is answered as a 500 (in the door's shape) carrying the request id, logged once, and the server goes on
+serving.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from citadel.errors import CitadelError, UnexpectedError, error_response
+from citadel.gateway.messages_api.errors import anthropic_error_response
+from citadel.gateway.messages_api.routes import MESSAGES, create_message
 from citadel.gateway.request_id import REQUEST_ID_HEADER, RequestIdMiddleware, current_request_id
 from citadel.gateway.request_path import complete
-from citadel.gateway.services import services_of
+from citadel.gateway.responses_api.routes import RESPONSES, create_response
+from citadel.gateway.services import GatewayServices, services_of
 from citadel.http_body import read_body
 
 logger = logging.getLogger(__name__)
 
-PROXIED_ENDPOINTS = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
+
+@dataclass(frozen=True, slots=True)
+class Door:
+    """How one proxied endpoint is answered, and how its errors read (OpenAI's shape, or its API's)."""
+
+    answer: Callable[[GatewayServices, str, bytes, Mapping[str, str], str | None], Awaitable[Response]]
+    refuse: Callable[[CitadelError], Response] = error_response
+
+
+_OPENAI = Door(complete)
+DOORS: Mapping[str, Door] = {
+    "/v1/chat/completions": _OPENAI,
+    "/v1/completions": _OPENAI,
+    "/v1/embeddings": _OPENAI,
+    RESPONSES: Door(create_response),
+    MESSAGES: Door(create_message, anthropic_error_response),
+}
 
 
 class GatewayApp(FastAPI):
@@ -58,13 +83,16 @@ class GatewayApp(FastAPI):
             started = started or message["type"] == "http.response.start"
             await send(message)
 
+        door = DOORS[scope["path"]]
         try:
             headers = Headers(scope=scope)
             try:
                 body = await read_body(receive, self.max_body_bytes, headers.get("content-length"))
-                response = await complete(services_of(self.state), scope["path"], body, headers, request_id)
+                response = await door.answer(
+                    services_of(self.state), scope["path"], body, headers, request_id
+                )
             except CitadelError as exc:
-                response = error_response(exc)
+                response = door.refuse(exc)
                 response.headers[REQUEST_ID_HEADER] = request_id
             await response(scope, receive, watched)
         except Exception:
@@ -72,7 +100,7 @@ class GatewayApp(FastAPI):
             # one in sending the answer. Once the answer has begun, the server can only close the connection.
             logger.exception("unexpected error answering %s (request %s)", scope["path"], request_id)
             if not started:
-                response = error_response(UnexpectedError(request_id))
+                response = door.refuse(UnexpectedError(request_id))
                 response.headers[REQUEST_ID_HEADER] = request_id
                 await response(scope, receive, send)
         finally:
@@ -83,6 +111,6 @@ def _proxied(scope: Scope) -> bool:
     return (
         scope["type"] == "http"
         and scope["method"] == "POST"
-        and scope["path"] in PROXIED_ENDPOINTS
+        and scope["path"] in DOORS
         and not any(name == b"origin" for name, _ in scope["headers"])
     )

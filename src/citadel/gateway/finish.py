@@ -142,7 +142,7 @@ class Finisher:
             return
         await self._cache.put(plan, answer)
         if self._semantic is not None and not plan.stream:
-            await self._semantic.store(plan, body, outcome.endpoint, answer)
+            await self._semantic.store(plan, body, outcome.upstream_endpoint, answer)
 
 
 def _span_attributes(outcome: RequestOutcome) -> Attributes:

@@ -175,9 +175,10 @@ class Forwarder:
         if not tracer.enabled:
             body = exchange.request.for_model(replica.served_model)
             return await self._attempt(pool, replica, body, exchange)
-        operation = semconv.OPERATION_BY_PATH.get(exchange.outcome.endpoint, exchange.outcome.endpoint)
+        endpoint = exchange.outcome.upstream_endpoint
+        operation = semconv.OPERATION_BY_PATH.get(endpoint, endpoint)
         name = semconv.span_name(operation, replica.served_model)
-        attributes = attempt_attributes(pool, replica, number, operation, exchange.outcome.endpoint)
+        attributes = attempt_attributes(pool, replica, number, operation, endpoint)
         # A stream's attempt lasts until its relay ends, which ends the span; any other ends here, after
         # the block has marked a failure on it.
         response: Response | None = None
@@ -206,7 +207,7 @@ class Forwarder:
         try:
             try:
                 upstream = await self._client.post(
-                    replica.url(exchange.outcome.endpoint),
+                    replica.url(exchange.outcome.upstream_endpoint),
                     body,
                     replica.request_headers,
                     self._deadlines[pool.name],

@@ -40,9 +40,12 @@ CLIENT_CLOSED = 499
 class RequestOutcome:
     """One request's bookkeeping; every field is a plain value, written by the step that knows it."""
 
-    endpoint: str
+    endpoint: str  # the endpoint the client called (the metrics' and the request log's)
     request_id: str
     started: float  # time.perf_counter() when the gateway got the request
+    # The endpoint the request goes to upstream (and is cached under): the client's, or chat completions
+    # for an API the gateway translates (Responses, Anthropic Messages).
+    upstream_endpoint: str = ""
     model: str = ""  # the model the client asked for
     key_id: int | None = None  # the API key's id, once admitted
     pool: str | None = None  # the model the request was routed to (the label of a failure's metrics)
@@ -64,6 +67,9 @@ class RequestOutcome:
     completed: bool = False  # the last body message went out
     content_type: str | None = None
     answer: list[bytes] | None = None  # the body chunks as sent, kept only when they are to be cached
+
+    def __post_init__(self) -> None:
+        self.upstream_endpoint = self.upstream_endpoint or self.endpoint
 
     @property
     def result(self) -> Result:

@@ -13,6 +13,10 @@ usage the gateway asks for (see :meth:`ParsedRequest.for_model`). Answers go bac
 what the gateway adds goes in headers. Each step writes what it learns into the request's one
 :class:`RequestOutcome`, which :class:`~citadel.gateway.finish.Finisher` counts once.
 
+A request in another API (Responses, Anthropic Messages) comes as a chat completion request with its
+:class:`~citadel.gateway.dialect.Dialect`, which completes it once the key is known and translates the answer
+on its way out (see :mod:`.dialect`).
+
 Traced, admission, retrieval and the cache lookup each run in a child span of the request's server span
 (the upstream attempts' spans are the forwarder's); off, each costs one check of ``tracer.enabled``.
 """
@@ -39,6 +43,7 @@ from citadel.cache import (
 from citadel.cache.semantic import SemanticCache
 from citadel.cache.service import ResponseCache
 from citadel.errors import CitadelError, ServiceUnavailable, UnexpectedError, error_response
+from citadel.gateway.dialect import Dialect
 from citadel.gateway.forwarding import Exchange
 from citadel.gateway.observer import ObservedResponse
 from citadel.gateway.outcome import CacheUse, RequestOutcome
@@ -46,6 +51,7 @@ from citadel.gateway.request import ParsedRequest, parse_request
 from citadel.gateway.request_id import HEADER_KEY as REQUEST_ID_HEADER_KEY
 from citadel.gateway.request_id import current_request_id
 from citadel.gateway.services import GatewayServices
+from citadel.gateway.translated import TranslatedResponse
 from citadel.governance.estimate import estimate_tokens
 from citadel.tracing import semconv
 from citadel.vectors import RETRIEVAL_HEADER, Augmented, Vectors, augment, retrieval_header
@@ -61,11 +67,12 @@ logger = logging.getLogger(__name__)
 class _Request:
     """One request between the steps: what it asks (parsed once), what its cache plan is, how it ends."""
 
-    __slots__ = ("outcome", "parsed", "plan")
+    __slots__ = ("dialect", "outcome", "parsed", "plan")
 
-    def __init__(self, parsed: ParsedRequest, outcome: RequestOutcome) -> None:
+    def __init__(self, parsed: ParsedRequest, outcome: RequestOutcome, dialect: Dialect | None) -> None:
         self.parsed = parsed
         self.outcome = outcome
+        self.dialect = dialect
         self.plan: CachePlan | None = None
 
 
@@ -77,6 +84,7 @@ async def complete(
     request_id: str | None = None,
     *,
     transport: str = "http",
+    dialect: Dialect | None = None,
 ) -> Response:
     """The answer to one proxied request, watched until it is out, then finished once (counted, logged
     and, if asked, cached).
@@ -86,6 +94,9 @@ async def complete(
     gateway (``citadel.live`` passes ws, sse or graphql), for the request log. A bug in any step is
     answered as a 500 naming the request id, logged here once with its traceback, and written to the
     request log as an error.
+
+    ``dialect``: ``raw`` is a chat completion request translated from the API at ``endpoint``; the answer
+    goes out through the dialect's translator.
     """
     parsed = parse_request(raw)
     outcome = RequestOutcome(
@@ -94,8 +105,9 @@ async def complete(
         time.perf_counter(),
         model=parsed.model,
         transport=transport,
+        upstream_endpoint=CHAT if dialect is not None else endpoint,
     )
-    request = _Request(parsed, outcome)
+    request = _Request(parsed, outcome, dialect)
     finisher = services.finisher
     try:
         response = await _answer(services, request, headers)
@@ -115,7 +127,8 @@ async def complete(
         await finisher.finish(outcome, request.plan, request.parsed.body)
 
     added = [(REQUEST_ID_HEADER_KEY, request_id.encode())] if request_id else []
-    return ObservedResponse(response, outcome, finish, added)
+    observed = ObservedResponse(response, outcome, finish, added)
+    return observed if dialect is None else TranslatedResponse(observed, dialect.translator())
 
 
 async def _answer(services: GatewayServices, request: _Request, headers: Mapping[str, str]) -> Response:
@@ -126,9 +139,12 @@ async def _answer(services: GatewayServices, request: _Request, headers: Mapping
             headers.get("authorization"), parsed.model, estimate_tokens(len(parsed.raw), parsed.max_tokens())
         )
     outcome.key_id = admission.key_id
+    if request.dialect is not None:
+        request.parsed = parsed = await request.dialect.prepare(parsed, admission.key_id)
     extra = dict(admission.headers)
     vectors = services.vectors
-    if _wants_retrieval(vectors, outcome.endpoint, parsed):
+    endpoint = outcome.upstream_endpoint
+    if _wants_retrieval(vectors, endpoint, parsed):
         with tracer.span("retrieval") as span:
             augmented = await _retrieve(vectors, parsed.body)
             if tracer.enabled and augmented.collection is not None:
@@ -145,14 +161,14 @@ async def _answer(services: GatewayServices, request: _Request, headers: Mapping
     cache = services.response_cache
     key_id = admission.key_id
     request.plan = cache.plan(
-        outcome.endpoint,
+        endpoint,
         parsed.body,
         header=headers.get(CACHE_HEADER),
         api_key_id=str(key_id) if key_id is not None else None,
     )
     if request.plan is not None:
         with tracer.span("cache lookup") as span:
-            hit = await _cached(cache, services.semantic_cache, request.plan, parsed, outcome.endpoint)
+            hit = await _cached(cache, services.semantic_cache, request.plan, parsed, endpoint)
             if tracer.enabled:
                 span.set_attribute(semconv.CITADEL_CACHE_HIT, hit is not None)
         if hit is not None:

@@ -21,6 +21,7 @@ from citadel.engines.service_control import ReportedFailure, ServiceControl
 from citadel.errors import install_error_handlers
 from citadel.exit_codes import EXIT_ENGINE_DIED, EXIT_SELF_TEST_FAILED
 from citadel.http_body import BodyGuard, body_limit
+from citadel.model_service import tokenize
 from citadel.model_service.gguf_model import GgufModel
 from citadel.model_service.metrics import ModelServiceMetrics
 from citadel.model_service.routes import router
@@ -81,8 +82,9 @@ def create_model_service_app(
         tracing.open()
         app.state.metrics_registry = registry
         app.state.model_service = ModelService(
-            options.name, gguf, options.limits.max_model_len, runner, metrics, tracing.tracer
-        )
+            options.name, gguf, options.limits.max_model_len, runner, metrics, tracing.tracer,
+            max_choices=options.limits.max_num_seqs,
+        )  # fmt: skip
         logger.info(
             "%s ready on %s:%d (%d sequences at once, %d tokens per step)",
             options.name,
@@ -107,6 +109,7 @@ def create_model_service_app(
         app.add_middleware(ServerSpans, tracing=tracing, exclude_paths=settings.tracing.exclude_paths)
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(tokenize.router)  # /tokenize (a prompt, or messages through the chat template)
     app.include_router(service_routes.router)
     return app
 

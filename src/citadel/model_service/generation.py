@@ -27,12 +27,14 @@ class Delta:
     finish_reason: FinishReason | None = None
     completion_tokens: int = 0
     logprob: TokenLogprob | None = None  # of the token sampled at this step, when asked for
+    index: int = 0  # which choice of the request (``n`` > 1)
 
 
 class Generation:
     """Turns the engine's token stream for one request into :class:`Delta` values."""
 
-    def __init__(self, stops: list[str], max_tokens: int) -> None:
+    def __init__(self, stops: list[str], max_tokens: int, index: int = 0) -> None:
+        self.index = index
         self._stops = StopMatcher(stops)
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._max_tokens = max_tokens
@@ -50,14 +52,16 @@ class Generation:
             return self.finish("stop")
         text, hit_stop = self._stops.feed(self._decoder.decode(piece))
         if hit_stop:
-            return Delta(text, self._finish_with("stop"), self.completion_tokens)
+            return Delta(text, self._finish_with("stop"), self.completion_tokens, index=self.index)
         if self.completion_tokens >= self._max_tokens:
-            return Delta(text + self._drain(), self._finish_with("length"), self.completion_tokens)
-        return Delta(text, None, self.completion_tokens)
+            return Delta(
+                text + self._drain(), self._finish_with("length"), self.completion_tokens, index=self.index
+            )
+        return Delta(text, None, self.completion_tokens, index=self.index)
 
     def finish(self, reason: FinishReason) -> Delta:
         """End for a reason outside the token stream (end of sequence, cancelled)."""
-        return Delta(self._drain(), self._finish_with(reason), self.completion_tokens)
+        return Delta(self._drain(), self._finish_with(reason), self.completion_tokens, index=self.index)
 
     def _finish_with(self, reason: FinishReason) -> FinishReason:
         self.finish_reason = reason

@@ -14,7 +14,6 @@ from citadel.model_service.schemas import (
     ChatCompletionRequest,
     CompletionRequest,
     DetokenizeRequest,
-    TokenizeRequest,
 )
 from citadel.model_service.service import ModelService, Outcome, Prepared
 from citadel.tracing import semconv
@@ -42,7 +41,12 @@ async def _answer(
     *,
     chat: bool,
 ) -> Any:
-    writer = ResponseWriter(service.name, chat=chat, logprobs=request.logprob_count is not None)
+    writer = ResponseWriter(
+        service.name,
+        chat=chat,
+        logprobs=request.logprob_count is not None,
+        parses_tool_calls=prepared.parses_tool_calls,
+    )
     outcome = Outcome(prompt_tokens=len(prepared.prompt))
     traced = None
     if service.tracer.enabled:
@@ -56,7 +60,7 @@ async def _answer(
         traced[semconv.GEN_AI_RESPONSE_ID] = writer.id
     deltas = service.generate(prepared, outcome, traced)
     if request.stream:
-        chunks = writer.stream(deltas, outcome, include_usage=request.include_usage)
+        chunks = writer.stream(deltas, outcome, include_usage=request.include_usage, n=request.n)
         return StreamingResponse(
             chunks, media_type="text/event-stream", headers={"cache-control": "no-cache"}
         )
@@ -87,13 +91,6 @@ async def list_models(service: ServiceDep) -> dict[str, Any]:
         "max_model_len": service.max_model_len,
     }
     return {"object": "list", "data": [card]}
-
-
-@router.post("/tokenize")
-async def tokenize(body: TokenizeRequest, service: ServiceDep) -> dict[str, Any]:
-    _check_model(service, body.model)
-    tokens = await service.tokenize(body.prompt, add_special_tokens=body.add_special_tokens)
-    return {"tokens": tokens, "count": len(tokens), "max_model_len": service.max_model_len}
 
 
 @router.post("/detokenize")

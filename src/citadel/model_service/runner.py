@@ -29,7 +29,8 @@ class EngineRunner:
     async def stream(
         self, prompt: list[int], params: SamplingParams, timeline: Timeline | None = None
     ) -> AsyncIterator[Delta]:
-        """Deltas of one generation; the last carries the finish reason. The engine fills ``timeline``."""
+        """Deltas of one generation, its choices interleaved (``Delta.index``); it ends once every choice
+        has carried its finish reason. The engine fills ``timeline``."""
         loop = asyncio.get_running_loop()
         deltas: asyncio.Queue[Delta | CitadelError] = asyncio.Queue()
 
@@ -42,6 +43,7 @@ class EngineRunner:
         if timeline is not None:
             timeline.submitted = request.arrived
         self._scheduler.submit(request)
+        unfinished = params.n
         try:
             while True:
                 item = await deltas.get()
@@ -49,7 +51,9 @@ class EngineRunner:
                     raise item
                 yield item
                 if item.finish_reason is not None:
-                    return
+                    unfinished -= 1
+                    if not unfinished:
+                        return
         finally:
             request.cancelled.set()
             self._scheduler.wake()

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from citadel.model_service.grammar import CompiledGrammar
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,3 +21,5 @@ class SamplingParams:
     frequency_penalty: float = 0.0
     ignore_eos: bool = False
     logprobs: int | None = None  # None: none; otherwise how many top alternatives per token
+    n: int = 1  # choices, sampled independently after one shared prefill
+    grammar: CompiledGrammar | None = None  # what every choice's text must follow

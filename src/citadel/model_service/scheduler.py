@@ -167,20 +167,24 @@ class Scheduler:
         self._fail_everything(EngineError("the model service is shutting down"))
 
     def _take_admissible(self) -> list[EngineRequest]:
+        """Requests in arrival order while their choices fit in the free slots."""
         taken: list[EngineRequest] = []
-        while self._waiting and len(taken) < len(self._free_slots):
-            request = self._waiting.popleft()
+        free = len(self._free_slots)
+        while self._waiting:
+            request = self._waiting[0]
+            if not request.cancelled.is_set() and request.params.n > free:
+                break  # first come, first served: a later, smaller request does not overtake it
+            self._waiting.popleft()
             if not request.cancelled.is_set():
                 taken.append(request)
+                free -= request.params.n
         self._metrics.requests_waiting.set(len(self._waiting))
         return taken
 
     def _admit(self, request: EngineRequest) -> None:
-        slot = heapq.heappop(self._free_slots)
-        sampler = Sampler(self._model.lib, self._model.n_vocab, request.params)
-        sequence = Sequence(
-            request, slot, sampler, Generation(request.params.stop, request.params.max_tokens)
-        )
+        sequence, *followers = (self._new_sequence(request, index) for index in range(request.params.n))
+        sequence.followers = followers
+        slot = sequence.slot
         running = [(other.slot, other.kv_tokens) for other in self._running]
         match = None
         if self._limits.enable_prefix_caching:
@@ -195,6 +199,23 @@ class Scheduler:
             request.timeline.admitted = sequence.admitted
             request.timeline.reused_prefix = sequence.reused_prefix
         self._running.append(sequence)
+        self._metrics.requests_running.set(len(self._running))
+
+    def _new_sequence(self, request: EngineRequest, index: int) -> Sequence:
+        params = request.params
+        sampler = Sampler(self._model.lib, self._model.n_vocab, params, choice=index)
+        generation = Generation(params.stop, params.max_tokens, index=index)
+        return Sequence(request, heapq.heappop(self._free_slots), sampler, generation, index=index)
+
+    def _start_followers(self, leader: Sequence, row_index: int, now: float) -> None:
+        """The other choices: the leader's prompt cells copied, their first token sampled from the same
+        logits (sampling reads them, never changes them)."""
+        followers, leader.followers = leader.followers, []
+        for follower in followers:
+            self._engine.share_prefix(leader.slot, follower.slot, len(leader.prompt))
+            follower.n_past = len(leader.prompt)
+            self._running.append(follower)
+            self._emit_next_token(follower, row_index, now)
         self._metrics.requests_running.set(len(self._running))
 
     def _drop_cancelled(self) -> None:
@@ -243,6 +264,8 @@ class Scheduler:
         self._advance(rows)
         now = time.perf_counter()
         for sequence, row_index in sampled:
+            if sequence.followers:
+                self._start_followers(sequence, row_index, now)
             self._emit_next_token(sequence, row_index, now)
         self._metrics.kv_cache_usage.set(self._kv_usage())
 
@@ -266,9 +289,10 @@ class Scheduler:
             )  # fmt: skip
             delta = dataclasses.replace(delta, logprob=logprob)
         if sequence.last_token_at is None:
-            self._metrics.time_to_first_token.observe(now - sequence.request.arrived)
-            if sequence.request.timeline is not None:
-                sequence.request.timeline.first_token = now
+            if sequence.index == 0:  # a request's first token, once however many choices it has
+                self._metrics.time_to_first_token.observe(now - sequence.request.arrived)
+                if sequence.request.timeline is not None:
+                    sequence.request.timeline.first_token = now
         else:
             self._metrics.inter_token_latency.observe(now - sequence.last_token_at)
         sequence.last_token_at = now
@@ -285,6 +309,10 @@ class Scheduler:
         sequence.sampler.close()
         self._running.remove(sequence)
         heapq.heappush(self._free_slots, sequence.slot)
+        for follower in sequence.followers:  # never started: the leader ended during its prefill
+            follower.sampler.close()
+            heapq.heappush(self._free_slots, follower.slot)
+        sequence.followers = []
         self._metrics.requests_running.set(len(self._running))
 
     def _kv_usage(self) -> float:

@@ -1,14 +1,15 @@
 """Request bodies of the OpenAI / vLLM API that the built-in model service accepts.
 
-Unknown fields are ignored, as vLLM does, so that clients sending newer OpenAI fields keep working; the
-fields we cannot honour yet (``n`` > 1) are refused with a clear 400.
+Unknown fields are ignored, as vLLM does, so that clients sending newer OpenAI fields keep working; values
+we cannot honour (a schema feature the grammar cannot enforce, more choices than sequences) are refused
+with a clear 400.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from citadel.model_service.sampling import SamplingParams
 
@@ -28,17 +29,75 @@ class TextPart(_Request):
     text: str
 
 
+class FunctionCall(_Request):
+    name: str
+    arguments: str  # JSON text, as OpenAI sends it
+
+
+class ToolCall(_Request):
+    id: str | None = None
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(_Request):
     role: Literal["system", "user", "assistant", "tool", "developer"]
     content: str | list[TextPart] | None = None
     name: str | None = None
+    tool_calls: list[ToolCall] | None = None  # an assistant's earlier calls
+    tool_call_id: str | None = None  # a tool's answer to which call
 
-    def as_template_input(self) -> dict[str, Any]:
+    @property
+    def text(self) -> str:
         content = self.content
         if isinstance(content, list):
             content = "".join(part.text for part in content)
+        return content or ""
+
+    def as_template_input(self) -> dict[str, Any]:
         role = "system" if self.role == "developer" else self.role
-        return {"role": role, "content": content or ""}
+        return {"role": role, "content": self.text}
+
+
+class FunctionDefinition(_Request):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class Tool(_Request):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedFunction(_Request):
+    name: str
+
+
+class NamedToolChoice(_Request):
+    type: Literal["function"]
+    function: NamedFunction
+
+
+class JsonSchemaFormat(_Request):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    name: str = "response"
+    description: str | None = None
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(_Request):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_when_json_schema(self) -> ResponseFormat:
+        if self.type == "json_schema" and (self.json_schema is None or self.json_schema.json_schema is None):
+            raise ValueError("response_format of type json_schema needs json_schema.schema")
+        return self
 
 
 class _GenerationRequest(_Request):
@@ -51,7 +110,7 @@ class _GenerationRequest(_Request):
     stop: str | list[str] | None = None
     presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] = 0.0
     frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] = 0.0
-    n: Annotated[int, Field(ge=1, le=1, description="Only one choice per request is supported.")] = 1
+    n: Annotated[int, Field(ge=1, le=128)] = 1  # at most the engine's max_num_seqs (checked at prepare)
     stream: StrictBool = False  # as the gateway reads it: "yes" is not a boolean
     stream_options: StreamOptions | None = None
     user: str | None = None
@@ -83,6 +142,7 @@ class _GenerationRequest(_Request):
             frequency_penalty=self.frequency_penalty,
             ignore_eos=self.ignore_eos,
             logprobs=self.logprob_count,
+            n=self.n,
         )
 
     @property
@@ -95,6 +155,10 @@ class ChatCompletionRequest(_GenerationRequest):
     max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
     logprobs: bool = False
     top_logprobs: Annotated[int, Field(ge=0, le=20)] | None = None
+    tools: list[Tool] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool = True
+    response_format: ResponseFormat | None = None
 
     @property
     def logprob_count(self) -> int | None:
@@ -126,12 +190,6 @@ class CompletionRequest(_GenerationRequest):
     @property
     def token_budget(self) -> int | None:
         return self.max_tokens
-
-
-class TokenizeRequest(_Request):
-    model: str | None = None
-    prompt: str
-    add_special_tokens: bool = True
 
 
 class DetokenizeRequest(_Request):

@@ -51,6 +51,10 @@ class Sequence:
     admitted: float = field(default_factory=time.perf_counter)
     last_token_at: float | None = None
     reused_prefix: int = 0
+    index: int = 0  # which choice of the request
+    # The other choices of an ``n`` > 1 request: their slots are taken, and they join the batch with a
+    # copy of this sequence's prompt cells once its prefill is done.
+    followers: list[Sequence] = field(default_factory=list)
 
     @property
     def prompt(self) -> list[int]:

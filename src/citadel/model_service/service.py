@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from citadel.errors import CitadelError, ContextLengthExceeded, InvalidRequest
+from citadel.model_service.constraints import chat_constraint
 from citadel.model_service.engine_trace import record_generation
 from citadel.model_service.generation import Delta
 from citadel.model_service.gguf_model import GgufModel
+from citadel.model_service.grammar import CompiledGrammar, GrammarCache, GrammarSpec
 from citadel.model_service.metrics import ModelServiceMetrics
 from citadel.model_service.runner import EngineRunner
 from citadel.model_service.sampling import SamplingParams
 from citadel.model_service.schemas import ChatCompletionRequest, CompletionRequest
 from citadel.model_service.sequence import Timeline
+from citadel.model_service.tool_prompt import render_chat
 from citadel.tracing import Attributes, RequestTracer
 
 
@@ -25,15 +29,29 @@ class Prepared:
 
     prompt: list[int]
     params: SamplingParams
+    parses_tool_calls: bool = False  # the answer may hold <tool_call> blocks to return as tool_calls
 
 
 @dataclass(slots=True)
 class Outcome:
-    """What a finished generation reports back for usage and metrics."""
+    """What a finished generation reports back for usage and metrics: tokens and finish reason per
+    choice, ``completion_tokens`` their sum."""
 
     prompt_tokens: int
     completion_tokens: int = 0
-    finish_reason: str | None = None
+    finish_reasons: dict[int, str] = field(default_factory=dict)
+    _tokens: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The first choice's (what a request with one choice has)."""
+        return self.finish_reasons.get(0)
+
+    def record(self, delta: Delta) -> None:
+        self._tokens[delta.index] = delta.completion_tokens
+        self.completion_tokens = sum(self._tokens.values())
+        if delta.finish_reason is not None:
+            self.finish_reasons[delta.index] = delta.finish_reason
 
 
 class ModelService:
@@ -47,8 +65,13 @@ class ModelService:
         runner: EngineRunner,
         metrics: ModelServiceMetrics,
         tracer: RequestTracer | None = None,
+        *,
+        max_choices: int = 1,
     ) -> None:
+        """``max_choices``: the most choices (``n``) one request may ask for, the engine's sequences."""
         self.name = name
+        self.max_choices = max_choices
+        self.grammars = GrammarCache(self._compile_grammar)
         self.tracer = tracer or RequestTracer(None)
         self.model = model
         self.max_model_len = max_model_len
@@ -66,10 +89,19 @@ class ModelService:
         return await asyncio.to_thread(self.model.detokenize, tokens)
 
     async def prepare_chat(self, request: ChatCompletionRequest) -> Prepared:
-        messages = [message.as_template_input() for message in request.messages]
-        prompt_text = self.model.chat_template.render(messages)
+        constraint = chat_constraint(request)
+        grammar = None
+        if constraint.key is not None and constraint.build is not None:
+            # Off the event loop: converting a schema and parsing its grammar take milliseconds on a miss.
+            grammar = await asyncio.to_thread(self.grammars.get, constraint.key, constraint.build)
+        prompt_text = render_chat(self.model.chat_template, request.messages, constraint.offered_tools)
         prompt = await self.tokenize(prompt_text, add_special_tokens=True)
-        return self._budget(prompt, request.token_budget, request)
+        prepared = self._budget(prompt, request.token_budget, request)
+        params = dataclasses.replace(prepared.params, grammar=grammar)
+        return Prepared(prepared.prompt, params, parses_tool_calls=constraint.parses_tool_calls)
+
+    def _compile_grammar(self, spec: GrammarSpec) -> CompiledGrammar:
+        return CompiledGrammar(self.model.lib, self.model.vocab, spec)
 
     async def prepare_completion(self, request: CompletionRequest) -> Prepared:
         if isinstance(request.prompt, str):
@@ -89,6 +121,11 @@ class ModelService:
     def _budget(
         self, prompt: list[int], asked: int | None, request: ChatCompletionRequest | CompletionRequest
     ) -> Prepared:
+        if request.n > self.max_choices:
+            raise InvalidRequest(
+                f"n is {request.n}; this model service runs at most {self.max_choices} sequences at once",
+                param="n",
+            )
         self.runner.check_capacity()
         limit = self.max_model_len
         if not prompt:
@@ -118,8 +155,7 @@ class ModelService:
         self.metrics.prompt_tokens.inc(len(prepared.prompt))
         try:
             async for delta in self.runner.stream(prepared.prompt, prepared.params, timeline):
-                outcome.completion_tokens = delta.completion_tokens
-                outcome.finish_reason = delta.finish_reason
+                outcome.record(delta)
                 yield delta
         except CitadelError as exc:
             error = exc.code or exc.error_type

@@ -47,6 +47,8 @@ OPERATION_BY_PATH: Final = {
     "/v1/chat/completions": "chat",
     "/v1/completions": "text_completion",
     "/v1/embeddings": "embeddings",
+    "/v1/responses": "chat",  # translated to chat completions by the gateway
+    "/v1/messages": "chat",
 }
 
 

@@ -1,7 +1,7 @@
 """feedback, event_seen and the events consumers' aggregate tables
 
 Revision ID: 0013
-Revises: 0001
+Revises: 0012
 Create Date: 2026-12-02
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from citadel.store.types import UTCDateTime
 
 revision = "0013"
-down_revision = "0001"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
