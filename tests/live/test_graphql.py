@@ -142,24 +142,3 @@ async def test_subscription_with_a_bad_key_is_closed_4403(gateway: LiveGateway) 
             await socket.recv()
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4403
-
-
-async def test_a_subscriber_that_stops_reading_is_dropped(gateway: LiveGateway) -> None:
-    port = urlsplit(gateway.base_url).port
-    assert port is not None
-    before = await wait_for_metric(gateway, "citadel_live_dropped_total", 0, 5, transport="graphql")
-    async with connect(
-        f"{gateway.ws_url}/graphql",
-        subprotocols=PROTOCOL,
-        sock=tiny_socket(port),
-        max_queue=1,
-    ) as socket:
-        await socket.send(
-            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {ADMIN_KEY}"}})
-        )
-        assert json.loads(await socket.recv())["type"] == "connection_ack"
-        query = (
-            "subscription { metrics(interval: 0.001) { timestamp models { name replicas { url breaker } } } }"
-        )
-        await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
-        await wait_for_metric(gateway, "citadel_live_dropped_total", before + 1, 60, transport="graphql")
