@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.helpers import SMOLLM2_NAME
-from tests.live.clients import logged, tiny_socket, wait_for_metric
+from tests.live.clients import logged
 from tests.live.gateway_process import LiveGateway
 
 pytestmark = pytest.mark.timeout(120)
