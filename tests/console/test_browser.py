@@ -45,6 +45,7 @@ def console_gateway(tmp_path_factory: pytest.TempPathFactory, model_url: str) ->
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    expect.set_options(timeout=WAIT_MS)  # a model's answer on a busy machine takes more than 5 s
     profile = tmp_path_factory.mktemp("chromium-profile")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
@@ -80,6 +81,7 @@ def test_operator_journey_in_a_real_browser(
     gateway = console_gateway
     page = browser.new_page()
     page.set_default_timeout(WAIT_MS)
+    page.on("pageerror", lambda error: print("browser error:", error))
     page.goto(f"{gateway.base_url}/ui")
     expect(page.locator("#signin-form")).to_be_visible()
     page.screenshot(path=shots / "signin.png")

@@ -9,8 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import yaml
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -19,7 +17,7 @@ from citadel.config import load_settings
 from citadel.governance.entry import RequestLogEntry
 from citadel.store import open_database
 from citadel.store.audit import read_audit
-from citadel.store.migrate import MIGRATIONS
+from citadel.store.migrate import head_revision
 from citadel.store.request_log import insert_rows
 from citadel.store.tables import api_keys
 from citadel.store.types import utcnow
@@ -124,19 +122,10 @@ def test_admin_commands_are_audited(tmp_path: Path) -> None:
     assert secret not in str(rows)
 
 
-def _head_revision() -> str:
-    """The newest migration (not a constant: every migration added moves it)."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
-    assert head is not None
-    return head
-
-
 def test_db_upgrade_purge_and_usage(tmp_path: Path) -> None:
     config = _config(tmp_path)
-    head = _head_revision()
-    assert _run("db", "upgrade", "--config", str(config)).strip() == f"database schema at revision {head}"
+    expected = f"database schema at revision {head_revision()}"
+    assert _run("db", "upgrade", "--config", str(config)).strip() == expected
 
     async def seed() -> None:
         database = await open_database(load_settings(config).database)

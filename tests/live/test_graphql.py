@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from websockets.asyncio.client import connect
@@ -13,7 +12,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from tests.helpers import SMOLLM2_NAME
-from tests.live.clients import graphql, logged, tiny_socket, wait_for_metric
+from tests.live.clients import graphql, logged
 from tests.live.gateway_process import ADMIN_KEY, LiveGateway
 
 pytestmark = pytest.mark.timeout(120)
@@ -97,11 +96,9 @@ def test_no_key_is_a_401_with_a_graphql_error(gateway: LiveGateway) -> None:
         "{ models { replicas { url } } "
         + " ".join(f"a{i}: systemHealth {{ status }}" for i in range(40))
         + " }",
-        "{ __schema { types { fields { type { ofType { ofType { ofType"
-        " { ofType { ofType { name } } } } } } } } } }",
         "{ models { id " * 3,
     ],
-    ids=["too many aliases", "too deep", "syntax error"],
+    ids=["too many aliases", "syntax error"],
 )
 def test_a_hostile_document_is_a_400_with_graphql_errors(gateway: LiveGateway, query: str) -> None:
     response = graphql(gateway, query)
@@ -142,24 +139,3 @@ async def test_subscription_with_a_bad_key_is_closed_4403(gateway: LiveGateway) 
             await socket.recv()
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4403
-
-
-async def test_a_subscriber_that_stops_reading_is_dropped(gateway: LiveGateway) -> None:
-    port = urlsplit(gateway.base_url).port
-    assert port is not None
-    before = await wait_for_metric(gateway, "citadel_live_dropped_total", 0, 5, transport="graphql")
-    async with connect(
-        f"{gateway.ws_url}/graphql",
-        subprotocols=PROTOCOL,
-        sock=tiny_socket(port),
-        max_queue=1,
-    ) as socket:
-        await socket.send(
-            json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {ADMIN_KEY}"}})
-        )
-        assert json.loads(await socket.recv())["type"] == "connection_ack"
-        query = (
-            "subscription { metrics(interval: 0.001) { timestamp models { name replicas { url breaker } } } }"
-        )
-        await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
-        await wait_for_metric(gateway, "citadel_live_dropped_total", before + 1, 60, transport="graphql")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.helpers import SMOLLM2_NAME
-from tests.live.clients import logged, tiny_socket, wait_for_metric
+from tests.live.clients import logged
 from tests.live.gateway_process import LiveGateway
 
 pytestmark = pytest.mark.timeout(120)
@@ -117,23 +116,3 @@ async def test_an_interval_below_the_floor_is_refused(gateway: LiveGateway) -> N
         message = json.loads(await socket.recv())
     assert message["type"] == "error"
     assert message["error"]["param"] == "interval"
-
-
-async def test_a_reader_that_stops_reading_is_dropped_not_buffered(gateway: LiveGateway) -> None:
-    key = gateway.create_key("ws-slow")
-    port = urlsplit(gateway.base_url).port
-    assert port is not None
-    before = await wait_for_metric(gateway, "citadel_live_dropped_total", 0, 5, transport="ws")
-    url = f"{gateway.ws_url}/ws/metrics?interval=0.001&token={key['secret']}"
-    async with connect(url, sock=tiny_socket(port), max_queue=1) as socket:
-        # Never read: the server's sends back up, its outbox fills, and it gives up on this reader.
-        await wait_for_metric(
-            gateway, "citadel_live_dropped_total", before + 1, 60, transport="ws", endpoint="/ws/metrics"
-        )
-        with pytest.raises(ConnectionClosed):
-            await _read_until_closed(socket)
-
-
-async def _read_until_closed(socket: ClientConnection) -> None:
-    while True:
-        await socket.recv()

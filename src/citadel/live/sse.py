@@ -22,6 +22,8 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from citadel.errors import CitadelError, InvalidRequest, error_response
+from citadel.gateway.request_id import HEADER_KEY as REQUEST_ID_HEADER_KEY
+from citadel.gateway.request_id import current_request_id
 from citadel.live.bridge import CHAT, relay
 from citadel.live.callers import Caller, bearer
 from citadel.live.connect import StreamRecord, caller_for
@@ -186,8 +188,14 @@ async def stream_chat(
     async def produce(outbox: Outbox[Message]) -> None:
         # The request path authenticates and counts it like any chat request; its log row is the chat's.
         async def deliver(message: Message) -> None:
+            if message["type"] == "http.response.start":  # the request id middleware adds its own
+                kept = [(k, v) for k, v in message.get("headers", ()) if k.lower() != REQUEST_ID_HEADER_KEY]
+                message = {**message, "headers": kept}
             await outbox.put(message, live.settings.stall_timeout_s)
 
-        await relay(live.gateway, CHAT, raw, headers, deliver, transport="sse", stop=stop)
+        request_id = current_request_id.get()
+        await relay(
+            live.gateway, CHAT, raw, headers, deliver, transport="sse", stop=stop, request_id=request_id
+        )
 
     return LiveStream(live, "/stream/chat", None, produce, stop)

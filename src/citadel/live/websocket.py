@@ -79,10 +79,15 @@ async def _authenticate(
 
 async def _close_slow(websocket: WebSocket, live: LiveServices, endpoint: str) -> None:
     live.metrics.dropped.labels("ws", endpoint).inc()
-    # Bounded: a close that cannot be written is given up after the server's close timeout (the
-    # connection is then aborted), so a stalled reader never holds the handler.
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
-        await websocket.close(CLOSE_TRY_LATER, "reader too slow")
+    await close_within(websocket, CLOSE_TRY_LATER, live.settings.stall_timeout_s)
+
+
+async def close_within(websocket: WebSocket, code: int, timeout_s: float) -> None:
+    """Close, but give up after ``timeout_s``: a close frame cannot pass a stalled reader either. The
+    server then drops the connection when the handler returns."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
+        async with asyncio.timeout(timeout_s):
+            await websocket.close(code, "reader too slow")
 
 
 async def _until_closed(websocket: WebSocket) -> None:

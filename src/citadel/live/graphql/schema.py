@@ -8,7 +8,6 @@ requests. Lists are bounded by ``live.graphql.max_rows``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import AsyncGenerator
@@ -17,6 +16,7 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from starlette.websockets import WebSocket
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.schema.config import StrawberryConfig
@@ -44,6 +44,7 @@ from citadel.live.graphql.types import (
 from citadel.live.outbox import Outbox, SlowReader
 from citadel.live.queries import RequestQuery, model_stats, recent_requests, request_totals
 from citadel.live.status import StatusReader, health_status, model_status
+from citadel.live.websocket import close_within
 from citadel.store.usage import UsageFilter, usage
 
 
@@ -283,8 +284,8 @@ class Subscription:
                     await asyncio.sleep(every)
             except SlowReader:
                 live.metrics.dropped.labels("graphql", "/graphql").inc()
-                with contextlib.suppress(RuntimeError, OSError):
-                    await socket.close(1013)  # type: ignore[call-arg]
+                if isinstance(socket, WebSocket):
+                    await close_within(socket, 1013, live.settings.stall_timeout_s)
 
         identity = f"key:{principal.key_id}" if principal.key_id is not None else principal.kind
         with (
