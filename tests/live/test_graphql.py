@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -56,6 +57,16 @@ def test_chat_mutation_goes_through_the_request_path(gateway: LiveGateway) -> No
     # The model's request count (from the request log) includes it.
     models = graphql(gateway, f'{{ model(id: "{SMOLLM2_NAME}") {{ requestCount averageLatencyMs }} }}').json()
     assert models["data"]["model"]["requestCount"] >= 1
+    # Feedback on it is the model's accuracy and satisfaction.
+    rated = httpx.post(
+        f"{gateway.base_url}/v1/feedback",
+        json={"request_id": answer["requestId"], "rating": 4, "accuracy": 0.75},
+        headers={"authorization": f"Bearer {key['secret']}"},
+        timeout=10,
+    )
+    assert rated.status_code == 201, rated.text
+    quality = graphql(gateway, f'{{ model(id: "{SMOLLM2_NAME}") {{ accuracy satisfaction }} }}').json()
+    assert quality["data"]["model"] == {"accuracy": 0.75, "satisfaction": 4.0}
 
 
 def test_a_key_not_allowed_the_model_gets_the_request_paths_403(gateway: LiveGateway) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from citadel.store.event_tables import feedback
 from citadel.store.tables import api_keys, request_log
 
 _SUMMARY = (
@@ -170,3 +171,19 @@ async def model_stats(
         statement = statement.where(request_log.c.created_at >= since)
     rows = (await connection.execute(statement)).all()
     return {row[0]: (int(row[1]), float(row[2]) if row[2] is not None else None) for row in rows}
+
+
+async def model_feedback(
+    connection: AsyncConnection, since: datetime | None
+) -> dict[str, tuple[float | None, float | None]]:
+    """Mean accuracy (0-1) and mean rating (1-5) per model, of the feedback users gave (``/v1/feedback``)."""
+    statement = select(feedback.c.model, func.avg(feedback.c.accuracy), func.avg(feedback.c.rating)).group_by(
+        feedback.c.model
+    )
+    if since is not None:
+        statement = statement.where(feedback.c.created_at >= since)
+    rows = (await connection.execute(statement)).all()
+    return {
+        row[0]: (float(row[1]) if row[1] is not None else None, float(row[2]) if row[2] is not None else None)
+        for row in rows
+    }

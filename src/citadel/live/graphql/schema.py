@@ -42,7 +42,7 @@ from citadel.live.graphql.types import (
     snapshot,
 )
 from citadel.live.outbox import Outbox, SlowReader
-from citadel.live.queries import RequestQuery, model_stats, recent_requests, request_totals
+from citadel.live.queries import RequestQuery, model_feedback, model_stats, recent_requests, request_totals
 from citadel.live.status import StatusReader, health_status, model_status
 from citadel.live.websocket import close_within
 from citadel.store.usage import UsageFilter, usage
@@ -66,12 +66,14 @@ async def _models(info: Ctx, since: datetime | None, only: str | None = None) ->
     services = info.context.live.gateway
     async with services.governance.database.transaction() as connection:
         stats = await model_stats(connection, _utc(since))
+        rated = await model_feedback(connection, _utc(since))
     models = []
     for pool in services.directory.pools():
         if only is not None and pool.name != only:
             continue
         status = model_status(services, pool)
         count, latency = stats.get(pool.name, (0, None))
+        accuracy, satisfaction = rated.get(pool.name, (None, None))
         models.append(
             Model(
                 id=status["name"],
@@ -83,6 +85,8 @@ async def _models(info: Ctx, since: datetime | None, only: str | None = None) ->
                 replicas=[replica(item) for item in status["replicas"]],
                 request_count=count,
                 average_latency_ms=latency,
+                accuracy=accuracy,
+                satisfaction=satisfaction,
             )
         )
     return models

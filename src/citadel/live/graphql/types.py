@@ -27,6 +27,8 @@ class Model:
     replicas: list[Replica]
     request_count: int = strawberry.field(description="Requests it answered (the request log, in range).")
     average_latency_ms: float | None
+    accuracy: float | None = strawberry.field(description="Mean accuracy (0-1) users reported, in range.")
+    satisfaction: float | None = strawberry.field(description="Mean rating (1-5) users gave, in range.")
 
 
 @strawberry.type
