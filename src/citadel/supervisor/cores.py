@@ -51,7 +51,7 @@ def _weighted_shares(demands: list[CoreDemand], cores: int) -> dict[str, int]:
     """One core each, then each further core to the service with the highest quota per core it would hold
     (D'Hondt's highest averages), so shares follow the quotas and add up to ``cores`` exactly."""
     shares = {demand.name: 1 for demand in demands}
-    for _ in range(cores - len(demands)):
+    for _ in range(cores - len(demands) if demands else 0):  # every service has explicit threads: none
         best = max(demands, key=lambda demand: demand.cpu_quota / (shares[demand.name] + 1))
         shares[best.name] += 1
     return shares
