@@ -83,8 +83,9 @@ def _service_reads(raw: bytes) -> None:
                 str(message.as_template_input()["content"]).encode("utf-8")
             request.sampling(16)
         elif isinstance(request, EmbeddingRequest):
-            for text in request.texts:
-                text.encode("utf-8")
+            for item in request.inputs:
+                if isinstance(item, str):
+                    item.encode("utf-8")
 
 
 @BOUNDED
