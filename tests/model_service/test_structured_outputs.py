@@ -35,7 +35,7 @@ def test_every_answer_validates_greedy_and_sampled(model_url: str, name: str) ->
 
 def test_json_object_is_a_json_object(model_url: str) -> None:
     # JSON mode bounds nothing: a prompt whose answer is short, so that it ends within the budget.
-    messages = [{"role": "user", "content": "Give the capital of France as JSON: {\"capital\": ...}"}]
+    messages = [{"role": "user", "content": 'Give the capital of France as JSON: {"capital": ...}'}]
     body = chat(
         model_url, messages=messages, response_format={"type": "json_object"}, temperature=0, max_tokens=200
     )
