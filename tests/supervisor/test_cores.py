@@ -46,6 +46,10 @@ def test_explicit_threads_come_first_and_the_rest_is_shared() -> None:
     assert budget_threads(demands, cores=8) == {"pinned": 3, "b": 3, "c": 2}
 
 
+def test_services_that_all_pin_their_threads_leave_the_rest_unused() -> None:
+    assert budget_threads([CoreDemand("pinned", 200, threads=1)], cores=4) == {"pinned": 1}
+
+
 def test_oversubscription_is_an_error_unless_allowed() -> None:
     demands = [CoreDemand("a", 200, threads=2), CoreDemand("b", 200, threads=2)]
     with pytest.raises(CoreBudgetError, match=r"need 4 engine threads.*2 usable core.*oversubscribe_cores"):
