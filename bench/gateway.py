@@ -625,7 +625,9 @@ def main() -> None:
                 str(port),
                 f"http://127.0.0.1:{upstream}",
             ]
-            with running(argv, None, core=GATEWAY_CORE, log=work / "minimal.log") as pid:
+            # Ready once it forwards nginx's /health (a fixed sleep was too short on a loaded machine).
+            ready = f"http://127.0.0.1:{port}/health"
+            with running(argv, ready, core=GATEWAY_CORE, log=work / "minimal.log") as pid:
                 minimal = Target("minimal")
                 measure(minimal, f"http://127.0.0.1:{port}", duration_s=args.duration, work=work, pid=pid)
                 targets.append(minimal)
