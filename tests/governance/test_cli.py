@@ -17,6 +17,7 @@ from citadel.config import load_settings
 from citadel.governance.entry import RequestLogEntry
 from citadel.store import open_database
 from citadel.store.audit import read_audit
+from citadel.store.migrate import head_revision
 from citadel.store.request_log import insert_rows
 from citadel.store.tables import api_keys
 from citadel.store.types import utcnow
@@ -123,7 +124,8 @@ def test_admin_commands_are_audited(tmp_path: Path) -> None:
 
 def test_db_upgrade_purge_and_usage(tmp_path: Path) -> None:
     config = _config(tmp_path)
-    assert _run("db", "upgrade", "--config", str(config)).strip() == "database schema at revision 0001"
+    upgraded = _run("db", "upgrade", "--config", str(config)).strip()
+    assert upgraded == f"database schema at revision {head_revision()}"
 
     async def seed() -> None:
         database = await open_database(load_settings(config).database)
