@@ -15,7 +15,7 @@ from citadel.governance.keys_admin import KeySpec, create_key, revoke_key, rotat
 from citadel.governance.retention import purge_expired
 from citadel.store import open_database
 from citadel.store.audit import read_audit
-from citadel.store.migrate import current_revision
+from citadel.store.migrate import current_revision, head_revision
 from citadel.store.request_log import insert_rows
 from citadel.store.tables import api_keys, audit_log, request_log
 from citadel.store.types import utcnow
@@ -41,7 +41,7 @@ async def test_migrations_create_the_tables_once(database_url: str) -> None:
     await database.aclose()
     database = await open_database(DatabaseSettings(url=database_url))  # a second upgrade is a no-op
     try:
-        assert await current_revision(database) == "0001"
+        assert await current_revision(database) == head_revision()
         async with database.transaction() as connection:
             names = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
         assert {"api_keys", "request_log", "audit_log", "alembic_version"} <= names
