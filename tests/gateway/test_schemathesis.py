@@ -108,3 +108,36 @@ def test_the_proxied_endpoints_survive_schemathesis(
         print(f"\nschemathesis: {seen['cases']} cases, {seen['5xx']} 5xx; statuses {counts}")
     assert seen["5xx"] == 0
     assert statuses.get(200, 0) > 0  # valid requests were answered, not only refused
+
+
+FEEDBACK_EXAMPLES = 25  # per mode: each case is one small database lookup; bounded in time
+
+
+@pytest.mark.timeout(300)
+def test_the_feedback_endpoint_survives_schemathesis(gateway_url: str) -> None:
+    """``POST /v1/feedback`` as documented: valid bodies for requests nobody made get 404, invalid ones 400,
+    never a 5xx, always the documented shapes."""
+    schema = schemathesis.openapi.from_url(f"{gateway_url}/openapi.json").include(path_regex="^/v1/feedback$")
+    results = list(schema.get_all_operations())
+    assert len(results) == 1
+    assert isinstance(results[0], Ok), results
+    statuses: dict[int, int] = {}
+    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+        @settings(
+            max_examples=FEEDBACK_EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=schema.as_strategy(generation_mode=mode))
+        def fuzz(case: Any) -> None:
+            response = case.call(base_url=gateway_url, timeout=30)
+            statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+            case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+
+        fuzz()
+    assert not any(status >= 500 for status in statuses)
+    assert statuses.get(404, 0) > 0, statuses  # well-formed, for requests nobody made
+    assert statuses.get(400, 0) > 0, statuses  # malformed

@@ -47,7 +47,6 @@ PENDING = {
             "llm_anomaly_score",
             "citadel_events_consumer_lag",
             "llm_model_memory_usage_bytes",
-            "ALERTS",
         )
     },
 }
@@ -162,6 +161,8 @@ def test_panel_query_returns_data_from_prometheus(scraped: OpsStack, query: Pane
     if missing:
         pytest.skip("; ".join(f"{name} not exported yet: {PENDING[name]}" for name in missing))
     result = scraped.prometheus.query(_as_query(expr))
+    if not result and expr.startswith("ALERTS{"):  # a series only while such an alert is pending or firing
+        pytest.skip("no predictive alert in this stack: tests/events/test_pipeline.py has one pending")
     assert result, f"no data for {expr}"
 
 

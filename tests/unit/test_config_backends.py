@@ -38,7 +38,7 @@ def test_each_entry_becomes_its_backends_model() -> None:
     embedded = load_settings(REPO / "config/citadel.yaml")
     assert [type(model) for model in embedded.models] == [LlamaCppModel, EmbeddingModel]
     enterprise = load_settings(REPO / "config/hxp-enterprise.yaml")
-    assert {type(model) for model in enterprise.models} == {VllmModel}
+    assert {type(model) for model in enterprise.models} == {VllmModel, EmbeddingModel}  # its vectors' model
     assert enterprise.model("mixtral-8x7b", VllmModel).limits.tensor_parallel_size == 1
 
 

@@ -13,6 +13,7 @@ id, and reprocessing a partition from the start changes nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from citadel.config import CitadelSettings
 from citadel.events.consumer_metrics import ConsumerMetrics
-from citadel.events.handlers import Handler, HandlerContext, make_handler
+from citadel.events.handlers import Handler, HandlerContext, RetryLater, make_handler
 from citadel.events.schema import Event
 from citadel.store.database import Database
 from citadel.store.event_rows import mark_seen, purge_before
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
 
 logger = logging.getLogger(__name__)
+
+_RETRY_S = 5.0  # before reading a batch again whose handler said "later"
 
 
 class ConsumerGroup:
@@ -45,9 +48,18 @@ class ConsumerGroup:
         handled = 0
         while not stop.is_set():
             batches = await self._consumer.getmany(timeout_ms=self._poll_ms, max_records=1000)
-            for partition, messages in batches.items():
-                handled += await self._handle(messages)
-                await self._consumer.commit({partition: messages[-1].offset + 1})
+            try:
+                for partition, messages in batches.items():
+                    handled += await self._handle(messages)
+                    await self._consumer.commit({partition: messages[-1].offset + 1})
+            except RetryLater as exc:
+                if once:
+                    raise
+                logger.warning("%s: %s; reading the batch again in %s s", self.handler.name, exc, _RETRY_S)
+                await self._consumer.seek_to_committed()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), _RETRY_S)
+                continue
             await self.handler.after_batch()
             await self._export_lag()
             if once and not batches:

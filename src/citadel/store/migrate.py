@@ -11,6 +11,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 
 from citadel.store.database import Database, sqlite_file
@@ -69,11 +70,10 @@ async def current_revision(database: Database) -> str | None:
 
 
 def head_revision() -> str:
-    """The newest migration's revision id (what ``upgrade()`` brings a database to)."""
-    from alembic.script import ScriptDirectory
-
+    """The newest revision the migrations define (what ``upgrade`` brings a database to)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     head = ScriptDirectory.from_config(config).get_current_head()
-    assert head is not None, "no migrations"
+    if head is None:
+        raise RuntimeError(f"no migrations in {MIGRATIONS}")
     return head

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import importlib
 
-from citadel.events.handlers.base import Handler, HandlerContext
+from citadel.events.handlers.base import Handler, HandlerContext, RetryLater
 
-__all__ = ["GROUPS", "Handler", "HandlerContext", "make_handler"]
+__all__ = ["GROUPS", "Handler", "HandlerContext", "RetryLater", "make_handler"]
 
 # group name -> "module:class"
 GROUPS = {

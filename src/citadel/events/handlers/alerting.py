@@ -1,8 +1,9 @@
 """``alerting``: anomaly, capacity and budget events become Alertmanager alerts (its API v2).
 
 Each alert ends ``_ALERT_TTL_S`` after its event unless another event renews it: an event is a moment, not a
-condition Prometheus keeps evaluating. A failed POST raises, so the event's transaction rolls back, its offset
-is not committed and it is handled again.
+condition Prometheus keeps evaluating. A failed POST raises :class:`AlertmanagerUnavailable`: the batch's
+transaction rolls back, its offsets are not committed, and the consumer reads it again a little later (a
+``--once`` run exits with the error instead).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 import httpx
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from citadel.events.handlers.base import HandlerContext
+from citadel.events.handlers.base import HandlerContext, RetryLater
 from citadel.events.schema import ANOMALY_DETECTED, BUDGET_EXHAUSTED, CAPACITY_THRESHOLD_REACHED, Event
 
 _ALERT_TTL_S = 3600.0
@@ -35,7 +36,7 @@ _ALERTS = {
 }
 
 
-class AlertmanagerUnavailable(Exception):
+class AlertmanagerUnavailable(RetryLater):
     """Alertmanager did not take the alert; the event is retried."""
 
 

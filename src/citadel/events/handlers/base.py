@@ -21,6 +21,10 @@ from citadel.store.database import Database
 from citadel.store.event_rows import upsert_add
 
 
+class RetryLater(Exception):
+    """A handler's dependency (e.g. Alertmanager) is away: the batch is rolled back and read again later."""
+
+
 @dataclass(frozen=True, slots=True)
 class HandlerContext:
     settings: CitadelSettings
