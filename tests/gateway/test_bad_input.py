@@ -129,7 +129,9 @@ async def test_wrong_types_are_400s_naming_the_field(gateway: httpx.AsyncClient)
         assert error["param"], (name, error)
     completion = {"model": SMOLLM2_NAME, "prompt": {"text": 1}, "max_tokens": 2}
     _assert_openai_error(await gateway.post("/v1/completions", json=completion))
-    for bad in ({**EMBED, "input": 5}, {**EMBED, "input": [[1, 2]]}, {**EMBED, "encoding_format": "hex"}):
+    # Token ids are input too (a list of ints, or of lists of ints); a mix of ids and text is not.
+    mixed = {**EMBED, "input": [[1, "two"]]}
+    for bad in ({**EMBED, "input": 5}, mixed, {**EMBED, "input": [-1]}, {**EMBED, "encoding_format": "hex"}):
         _assert_openai_error(await gateway.post("/v1/embeddings", json=bad))
     _assert_openai_error(
         await gateway.post("/v1/embeddings", content=_with(EMBED, '["\\ud83d"]', key="input"))

@@ -43,6 +43,7 @@ async def test_event_rows_on_each_backend(database_url: str) -> None:
                 "completion_tokens": 1,
                 "cost": 0.0,
                 "cache_hit": False,
+                "transport": "http",
                 "request_body": None,
                 "response_body": None,
                 "created_at": utcnow(),
