@@ -16,6 +16,7 @@ from citadel.cli.diagnostics import doctor, verify
 from citadel.cli.events import events
 from citadel.cli.health import health
 from citadel.cli.keys import keys
+from citadel.cli.ray import ray
 from citadel.cli.reload import history, reload, rollback_command
 from citadel.cli.render import render
 from citadel.cli.serve import gateway, serve_model
@@ -51,6 +52,7 @@ config.add_command(history)
 config.add_command(rollback_command)
 cli.add_command(console)
 cli.add_command(events)
+cli.add_command(ray)
 
 
 def main() -> None:

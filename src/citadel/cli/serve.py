@@ -9,7 +9,7 @@ import click
 import uvicorn
 
 from citadel.cli.options import config_option, load_or_exit
-from citadel.config import CitadelSettings
+from citadel.config import CitadelSettings, LocalModel
 from citadel.config.loader import CONFIG_ENV_VAR
 from citadel.engines import get_engine
 from citadel.engines.local import find_service
@@ -96,6 +96,10 @@ def serve_model(name: str, config_path: Path, threads: int | None, port: int | N
             target = target.model_copy(update={"port": port})
     except KeyError as exc:
         raise click.UsageError(str(exc.args[0])) from exc
+    if isinstance(target, LocalModel) and target.ray is not None:
+        raise click.UsageError(
+            f"model {target.name!r} is placed on Ray: Ray Serve runs its replicas (citadel ray deploy)"
+        )
     configure_logging(settings.log_level, f"model:{name}")
     add_log_file(settings.log_files, f"model-{name}")
     try:

@@ -10,6 +10,7 @@ from citadel.config.models import (
     VllmModel,
     as_backend,
 )
+from citadel.config.placement import RayPlacement
 from citadel.config.sections import EngineLimits, GatewaySettings, ModelSettings, PerformanceTargets
 from citadel.config.settings import CitadelSettings
 
@@ -24,6 +25,7 @@ __all__ = [
     "LocalModelSettings",
     "ModelSettings",
     "PerformanceTargets",
+    "RayPlacement",
     "RemoteModel",
     "VllmModel",
     "as_backend",

@@ -9,7 +9,9 @@ error where it is written:
 - ``sentence-transformers``: Citadel's embedding service. host, port, source, limits (batching), threads.
 - ``remote``: nothing runs here, a URL elsewhere. url, limits.max_model_len.
 
-Local backends also take memory_limit, cpu_quota and startup_timeout_s.
+Local backends also take memory_limit, cpu_quota, startup_timeout_s and placement (``local``, or ``ray``:
+a Ray Serve deployment, see :mod:`citadel.config.placement`; then host and port are Ray Serve's, not the
+model's).
 
 Every backend shares the gateway's keys (replicas, balancing, fallbacks, timeouts, capabilities, cost,
 targets). An entry without ``backend`` is a ``llamacpp`` model, as it always was.
@@ -24,9 +26,10 @@ from __future__ import annotations
 import os
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import Discriminator, Field, PrivateAttr, SecretStr, Tag, model_validator
+from pydantic import Discriminator, Field, PrivateAttr, SecretStr, Tag, field_validator, model_validator
 
 from citadel.config.base import NAME_PATTERN, MemorySize, Section, parse_memory, reachable_host
+from citadel.config.placement import Placement, RayPlacement, placement_shorthand
 
 Backend = Literal["llamacpp", "vllm", "remote", "sentence-transformers"]
 BACKENDS: tuple[str, ...] = ("llamacpp", "vllm", "remote", "sentence-transformers")
@@ -166,6 +169,31 @@ class LocalModel(_Model):
     memory_limit: MemorySize = "4G"
     cpu_quota: int = Field(default=200, ge=1, description="Percent of one CPU, as systemd's CPUQuota.")
     startup_timeout_s: float = Field(default=300.0, gt=0)
+    placement: Placement = Field(
+        default="local",
+        description="`local`: a service on this machine at host:port. `ray`: a Ray Serve deployment "
+        "(replicas, autoscaling and the proxy are Ray Serve's).",
+    )
+
+    _placement_shorthand = field_validator("placement", mode="before")(placement_shorthand)
+
+    @model_validator(mode="after")
+    def _ray_owns_the_replicas(self) -> LocalModel:
+        """On Ray, Ray Serve starts the replicas and its proxy is the address: keys that place a service on
+        a port of this machine would be silently ignored, so they are refused."""
+        if isinstance(self.placement, RayPlacement):
+            ignored = sorted({"host", "port", "replicas"} & self.model_fields_set)
+            if ignored:
+                raise ValueError(
+                    f"model {self.name!r} is placed on Ray: drop {', '.join(map(repr, ignored))} (Ray Serve "
+                    "runs the replicas; its proxy is placement.serve_host/serve_port)"
+                )
+        return self
+
+    @property
+    def ray(self) -> RayPlacement | None:
+        """The Ray placement, or None for a service on this machine."""
+        return self.placement if isinstance(self.placement, RayPlacement) else None
 
     @property
     def memory_limit_bytes(self) -> int:
@@ -173,6 +201,8 @@ class LocalModel(_Model):
 
     @property
     def base_url(self) -> str:
+        if isinstance(self.placement, RayPlacement):
+            return self.placement.serve_url(self.name)
         return f"http://{reachable_host(self.host)}:{self.port}"
 
 

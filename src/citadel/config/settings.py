@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar, overload
 
@@ -106,8 +107,10 @@ class CitadelSettings(BaseSettings):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"model names must be unique; repeated: {', '.join(duplicates)}")
-        listeners = [(m.host, m.port, f"model {m.name}") for m in self.models if isinstance(m, LocalModel)]
+        local = [m for m in self.models if isinstance(m, LocalModel)]
+        listeners = [(m.host, m.port, f"model {m.name}") for m in local if m.ray is None]
         listeners.append((self.gateway.host, self.gateway.port, "the gateway"))
+        listeners.extend(_serve_proxies(local))
         seen: dict[int, str] = {}
         for _host, port, owner in listeners:
             if port in seen:
@@ -171,6 +174,24 @@ class CitadelSettings(BaseSettings):
                 return model if kind is None else as_backend(model, kind)
         known = ", ".join(m.name for m in self.models) or "none"
         raise KeyError(f"no model {name!r} in the config (configured: {known})")
+
+
+def _serve_proxies(models: Sequence[LocalModel]) -> list[tuple[str, int, str]]:
+    """One listener per Ray cluster: its Serve proxy. A cluster has one proxy (Serve's HTTP options are
+    cluster-wide), so the models placed on it must agree on where it listens."""
+    proxies: dict[str, tuple[str, int, str]] = {}
+    for model in models:
+        ray = model.ray
+        if ray is None:
+            continue
+        first = proxies.setdefault(ray.dashboard_url, (ray.serve_host, ray.serve_port, model.name))
+        if first[:2] != (ray.serve_host, ray.serve_port):
+            raise ValueError(
+                f"models {first[2]} and {model.name} are on the Ray cluster at {ray.dashboard_url} but name "
+                f"different Serve proxies ({first[0]}:{first[1]}, {ray.serve_host}:{ray.serve_port}); a "
+                "cluster has one"
+            )
+    return [(host, port, f"Ray Serve at {url}") for url, (host, port, _) in proxies.items()]
 
 
 def _split_problems(settings: CitadelSettings, models: set[str]) -> list[str]:

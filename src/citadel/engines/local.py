@@ -44,9 +44,11 @@ class LocalService:
 
 
 def model_services(model: ModelSettings) -> list[LocalService]:
-    """``model``'s services on this machine: none for a remote backend, else its own port and the ports of
-    its replicas on this machine."""
+    """``model``'s services on this machine: none for a remote backend or a model placed on Ray (Ray Serve
+    runs its replicas), else its own port and the ports of its replicas on this machine."""
     if not get_engine(model.backend).runs_locally or not isinstance(model, LocalModelSettings):
+        return []
+    if model.ray is not None:
         return []
     ports = [model.port]
     for replica in model.replicas:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from citadel.config.sections import GatewaySettings, ModelSettings, ReplicaSettings
+from citadel.config.sections import GatewaySettings, LocalModel, ModelSettings, ReplicaSettings
 from citadel.errors import ModelNotFound
 from citadel.gateway.balancing import Balancer, make_balancer
 from citadel.gateway.breaker import Clock, make_breaker
@@ -56,6 +56,9 @@ class ModelPool:
         self.timeouts = timeouts
         self.fallbacks = settings.fallbacks
         self.health_gauge = metrics.health.labels(settings.name)
+        # A model on Ray has one upstream, Ray Serve's proxy, which balances over replicas of its own: a
+        # retry through it reaches another replica (one that died mid-request is out of its rotation).
+        self.retries_same_upstream = isinstance(settings, LocalModel) and settings.ray is not None
 
     @property
     def healthy(self) -> bool:
@@ -67,7 +70,7 @@ class ModelPool:
 
     def pick(self, exclude: Iterable[Replica] = (), keys: Sequence[int] = ()) -> Replica | None:
         """A replica that may take a call now (breaker permit taken), or None when none can."""
-        tried = set(map(id, exclude))
+        tried = set() if self.retries_same_upstream else set(map(id, exclude))
         candidates = [r for r in self.replicas if r.available and id(r) not in tried]
         while candidates:
             replica = candidates[0] if len(candidates) == 1 else self.balancer.pick(candidates, keys)

@@ -103,6 +103,9 @@ def check_model(model: ModelSettings, *, services: list[LocalService] | None = N
         return [
             CheckResult(model.name, "remote", True, f"served at {model.base_url}; nothing to check locally")
         ]
+    if model.ray is not None:
+        detail = f"placed on Ray ({model.ray.dashboard_url}); its nodes hold the weights: citadel ray status"
+        return [CheckResult(model.name, "ray", True, detail)]
     chosen = model_services(model) if services is None else services
     results = [check_port_free(service.name, model.host, service.port) for service in chosen]
     files, path = check_model_files(model)
