@@ -17,7 +17,7 @@ from rich.table import Table
 from citadel.cli.options import config_option, load_or_exit
 from citadel.config import CitadelSettings
 from citadel.ray_serve.dashboard import RayDashboard, RayDashboardError
-from citadel.ray_serve.rollout import RolloutFailed, wait_until_settled
+from citadel.ray_serve.rollout import RolloutFailed, wait_for_bounds, wait_until_settled
 from citadel.ray_serve.scaling import ScaleError, rescaled
 from citadel.ray_serve.serve_config import clusters, serve_config
 from citadel.ray_serve.status import ServeStatus
@@ -113,7 +113,7 @@ def status(config_path: Path, as_json: bool) -> None:
                 )
                 table.add_row(
                     app.name,
-                    app.status if deployment.status in app.status else f"{app.status} ({deployment.status})",
+                    f"{app.status} / {deployment.status}",
                     f"{deployment.running}/{deployment.target_replicas}",
                     f"{deployment.min_replicas}-{deployment.max_replicas}",
                     replicas or "-",
@@ -166,9 +166,10 @@ def scale(model: str, config_path: Path, min_replicas: int | None, max_replicas:
         raise click.UsageError(f"model {placed.name!r} is not placed on Ray")
     try:
         with RayDashboard(url) as dashboard:
-            dashboard.deploy(rescaled(dashboard.status(), model, min_replicas, max_replicas))
-            app = dashboard.status().applications[model]
-    except (RayDashboardError, ScaleError) as exc:
+            change = rescaled(dashboard.status(), model, min_replicas, max_replicas)
+            dashboard.deploy(change.config)
+            app = wait_for_bounds(dashboard, model, (change.min_replicas, change.max_replicas), 30.0)
+    except (RayDashboardError, ScaleError, RolloutFailed) as exc:
         raise click.ClickException(str(exc)) from exc
     for deployment in app.deployments:
         click.echo(

@@ -56,3 +56,24 @@ def wait_until_settled(
         if clock() >= deadline:
             raise RolloutFailed(f"not settled after {timeout_s:.0f}s: " + "; ".join(last.values()))
         sleep(POLL_INTERVAL_S)
+
+
+def wait_for_bounds(
+    dashboard: RayDashboard,
+    name: str,
+    bounds: tuple[int, int],
+    timeout_s: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ApplicationStatus:
+    """Poll until Ray Serve reports ``bounds`` (min, max) on ``name``'s deployment: the controller applies
+    a config after the request that sent it has returned."""
+    deadline = clock() + timeout_s
+    while True:
+        app = dashboard.status().applications.get(name)
+        if app is not None and all((d.min_replicas, d.max_replicas) == bounds for d in app.deployments):
+            return app
+        if clock() >= deadline:
+            raise RolloutFailed(f"{name}: Ray Serve did not take the bounds {bounds[0]}-{bounds[1]} in time")
+        sleep(POLL_INTERVAL_S / 4)

@@ -9,6 +9,7 @@ deploy`` sends the config file's bounds again.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 from citadel.ray_serve.serve_config import DEPLOYMENT_NAME, REPLICA_IMPORT_PATH
@@ -19,9 +20,16 @@ class ScaleError(ValueError):
     """The bounds cannot be applied: an unknown model, bounds out of order, a model not Citadel's."""
 
 
-def rescaled(
-    status: ServeStatus, model: str, min_replicas: int | None, max_replicas: int | None
-) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Rescale:
+    """The config to send, and the bounds it gives the model."""
+
+    config: dict[str, Any]
+    min_replicas: int
+    max_replicas: int
+
+
+def rescaled(status: ServeStatus, model: str, min_replicas: int | None, max_replicas: int | None) -> Rescale:
     """The deployed config with ``model``'s bounds replaced (None keeps one as deployed)."""
     app = status.applications.get(model)
     if app is None:
@@ -42,8 +50,9 @@ def rescaled(
         raise ScaleError(f"bounds must satisfy 1 <= min <= max; got min {low}, max {high}")
     autoscaling.update(min_replicas=low, max_replicas=high)
     http = status.http_options
-    return {
+    config = {
         "proxy_location": status.proxy_location or "HeadOnly",
         "http_options": {"host": http.get("host"), "port": http.get("port")},
         "applications": applications,
     }
+    return Rescale(config, low, high)

@@ -1,0 +1,258 @@
+"""The elastic tier: SmolLM2 placed on a real two-node Ray cluster, behind the gateway.
+
+One story on one cluster: ``citadel ray deploy`` brings the model up as a Ray Serve application; load
+through the gateway raises the replica count to its maximum; one replica's process killed under load costs
+no non-stream request (the gateway retries through Serve's proxy, which routes to the replica left); an
+idle period lowers the count to the minimum; ``citadel ray scale`` moves the bounds on the running
+deployment without restarting its replica. The replica count over time is printed (``-s`` shows it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from citadel.ray_serve.dashboard import RayDashboard, RayDashboardError
+from citadel.ray_serve.status import DeploymentStatus
+from tests.helpers import SMOLLM2_NAME, SMOLLM2_SOURCE, ServiceProcess, free_port, write_config
+from tests.scaling.ray_cluster import RayCluster, ray_available
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.timeout(420),
+    pytest.mark.skipif(not ray_available(), reason="ray not installed: scripts/bootstrap.sh --dev"),
+]
+
+WORKERS = 4  # concurrent clients: 4 requests in flight against a target of 1 per replica
+MAX_REPLICAS = 2
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RayCluster]:
+    ray = RayCluster()
+    try:
+        yield ray
+    finally:
+        ray.close()
+
+
+def _config(directory: Path, cluster: RayCluster, gateway_port: int) -> Path:
+    placement = {
+        "kind": "ray",
+        "dashboard_url": cluster.dashboard_url,
+        "serve_port": free_port(),
+        "min_replicas": 1,
+        "max_replicas": MAX_REPLICAS,
+        # Short delays so that a test sees both directions; the defaults are the blueprint's minutes.
+        "target_ongoing_requests": 1,
+        "upscale_delay_s": 1,
+        "downscale_delay_s": 6,
+        "look_back_period_s": 2,
+    }
+    model = {
+        "name": SMOLLM2_NAME,
+        "source": SMOLLM2_SOURCE,
+        "limits": {"max_model_len": 512, "max_num_seqs": 2, "max_num_batched_tokens": 256, "max_waiting": 8},
+        "threads": 1,
+        "cpu_quota": 40,  # 0.4 CPU per replica: both fit on either node of 1 CPU
+        "memory_limit": "1G",
+        "startup_timeout_s": 120,
+        "placement": placement,
+    }
+    data = {
+        "data_dir": str(directory / "data"),
+        "gateway": {"port": gateway_port, "health_interval_s": 2},
+        "models": [model],
+    }
+    return write_config(directory, data)
+
+
+def _citadel(*argv: str, timeout_s: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "citadel", *argv], capture_output=True, text=True, timeout=timeout_s
+    )
+
+
+@dataclass
+class Trace:
+    """The deployment's replicas over time, sampled from the dashboard; events marked in between."""
+
+    started: float = field(default_factory=time.monotonic)
+    rows: list[str] = field(default_factory=list)
+    last: DeploymentStatus | None = None
+    _previous: tuple[int, int] | None = None
+
+    def sample(self, deployment: DeploymentStatus) -> None:
+        self.last = deployment
+        key = (deployment.running, deployment.target_replicas)
+        if key != self._previous:
+            self._previous = key
+            states = ",".join(sorted(r.state for r in deployment.replicas)) or "-"
+            self.rows.append(
+                f"t={self.elapsed():6.1f}s  running={deployment.running} target={key[1]}  [{states}]"
+            )
+
+    def mark(self, event: str) -> None:
+        self.rows.append(f"t={self.elapsed():6.1f}s  -- {event}")
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+class Sampler:
+    """A thread reading the deployment's status every half second into a :class:`Trace`."""
+
+    def __init__(self, dashboard_url: str, trace: Trace) -> None:
+        self._dashboard = RayDashboard(dashboard_url, timeout_s=10)
+        self._trace = trace
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ray-status-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                app = self._dashboard.status().applications.get(SMOLLM2_NAME)
+            except RayDashboardError as exc:  # a slow answer under load: the next sample will do
+                self._trace.mark(f"status not read: {exc}")
+                continue
+            if app is not None and app.deployments:
+                self._trace.sample(app.deployments[0])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+        self._dashboard.close()
+
+
+class Load:
+    """Workers sending non-stream chat completions through the gateway until stopped; failures kept."""
+
+    def __init__(self, base: str) -> None:
+        self._base = base
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.ok = 0
+        self.failures: list[str] = []
+
+    async def _worker(self) -> None:
+        body: dict[str, Any] = {"model": SMOLLM2_NAME, "max_tokens": 24}
+        body["messages"] = [{"role": "user", "content": "Count to ten."}]
+        async with httpx.AsyncClient(base_url=self._base, timeout=60) as client:
+            while not self._stop.is_set():
+                try:
+                    response = await client.post("/v1/chat/completions", json=body)
+                except httpx.HTTPError as exc:
+                    self.failures.append(repr(exc))
+                    continue
+                if response.status_code == 200:
+                    self.ok += 1
+                else:
+                    self.failures.append(f"{response.status_code} {response.text[:200]}")
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._worker()) for _ in range(WORKERS)]
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks)
+
+
+async def _until(what: str, check: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s} s: {what}")
+        await asyncio.sleep(0.25)
+
+
+def _running(trace: Trace) -> int:
+    return trace.last.running if trace.last else 0
+
+
+def test_ray_tier_scales_with_load_survives_a_killed_replica_and_shrinks_when_idle(
+    cluster: RayCluster, tmp_path: Path
+) -> None:
+    gateway_port = free_port()
+    config = _config(tmp_path, cluster, gateway_port)
+    deployed = _citadel("ray", "deploy", "--config", str(config))
+    assert deployed.returncode == 0, deployed.stderr
+    assert "RUNNING, 1/1 replica(s) running" in deployed.stderr
+
+    gateway = ServiceProcess(
+        ["gateway", "--config", str(config)],
+        f"http://127.0.0.1:{gateway_port}/health",
+        log=tmp_path / "gateway.log",
+    )
+    trace = Trace()
+    sampler = Sampler(cluster.dashboard_url, trace)
+    try:
+        killed, load = asyncio.run(_story(f"http://127.0.0.1:{gateway_port}", trace))
+    finally:
+        sampler.close()
+        gateway.stop()
+        print("\nreplicas over time (Ray Serve, sampled every 0.5 s):\n" + "\n".join(trace.rows))
+    print(f"requests: {load.ok} answered, {len(load.failures)} failed; replica killed: pid {killed}")
+    assert load.failures == [], load.failures[:5]
+    assert load.ok > 0
+
+    status = _citadel("ray", "status", "--config", str(config), "--json")
+    assert status.returncode == 0, status.stderr
+    deployment = json.loads(status.stdout)[cluster.dashboard_url][SMOLLM2_NAME]["deployments"]
+    (replicas,) = [d["replicas"] for d in deployment.values()]
+    assert [r["state"] for r in replicas] == ["RUNNING"]
+    survivor = replicas[0]["pid"]
+
+    # New bounds apply to the running deployment: one more replica starts, the first is kept.
+    scaled = _citadel("ray", "scale", SMOLLM2_NAME, "--config", str(config), "--min", "2")
+    assert scaled.returncode == 0, scaled.stderr
+    assert "bounds 2-2" in scaled.stdout
+    with RayDashboard(cluster.dashboard_url) as dashboard:
+        deadline = time.monotonic() + 120
+        while True:
+            (now,) = dashboard.status().applications[SMOLLM2_NAME].deployments
+            if now.running == 2:
+                break
+            assert time.monotonic() < deadline, f"min 2 not reached: {now}"
+            time.sleep(0.5)
+    assert survivor in {r.pid for r in now.replicas}, "the running replica was restarted, not kept"
+
+
+async def _story(gateway: str, trace: Trace) -> tuple[int, Load]:
+    await _until("the first replica reported", lambda: _running(trace) == 1, 30)
+    load = Load(gateway)
+    trace.mark(f"load starts: {WORKERS} concurrent clients through the gateway")
+    load.start()
+    try:
+        await _until(f"{MAX_REPLICAS} replicas under load", lambda: _running(trace) == MAX_REPLICAS, 120)
+        trace.mark(f"scaled up; {load.ok} answered so far")
+        await asyncio.sleep(3)
+        assert trace.last is not None
+        victim = next(r.pid for r in trace.last.replicas if r.running and r.pid)
+        assert victim is not None
+        trace.mark(f"SIGKILL replica process {victim}")
+        os.kill(victim, signal.SIGKILL)
+        before = load.ok
+        await asyncio.sleep(12)
+        assert load.ok > before, "nothing answered after the kill"
+        trace.mark(f"{load.ok - before} answered since the kill, {len(load.failures)} failed")
+    finally:
+        await load.stop()
+    trace.mark("load stops")
+    await _until("back to 1 replica when idle", lambda: _running(trace) == 1 and trace.last is not None
+                 and trace.last.target_replicas == 1, 120)  # fmt: skip
+    trace.mark("scaled down")
+    return victim, load
