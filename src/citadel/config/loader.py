@@ -53,12 +53,18 @@ def _problems(error: ValidationError, data: dict[str, Any]) -> list[str]:
     for detail in error.errors():
         location = tuple(part for part in detail["loc"] if not str(part).startswith("function-"))
         location, backend = _without_backend_tag(location)
+        location = _without_placement_tag(location)
         message = detail["msg"].removeprefix("Value error, ")
-        if detail["type"] == "union_tag_invalid":
+        if detail["type"] == "union_tag_invalid" and location[-1:] == ("placement",):
+            tag = (detail.get("ctx") or {}).get("tag", "?")
+            message = f"Input should be 'local' or 'ray' (or a mapping with kind: ray), not '{tag}'"
+        elif detail["type"] == "union_tag_invalid":
             tag = (detail.get("ctx") or {}).get("tag", "?")
             location = (*location, "backend")
             known = ", ".join(repr(name) for name in BACKENDS[:-1])
             message = f"Input should be {known} or {BACKENDS[-1]!r}, not '{tag}'"
+        elif detail["type"] == "extra_forbidden" and "placement" in location:
+            message = "not a key of placement: ray"
         elif detail["type"] == "extra_forbidden" and backend is not None:
             message = _not_a_key_of(backend, location)
         lines.append(f"{_key_path(location, data)}: {message}")
@@ -73,6 +79,14 @@ def _without_backend_tag(location: tuple[str | int, ...]) -> tuple[tuple[str | i
         if location[index - 2] == "models" and isinstance(location[index - 1], int) and part in BACKENDS:
             return (*location[:index], *location[index + 1 :]), str(part)
     return location, None
+
+
+def _without_placement_tag(location: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """``placement.ray.max_replicas`` (the placement's tag) reads as ``placement.max_replicas``."""
+    for index in range(1, len(location)):
+        if location[index - 1] == "placement" and location[index] in ("ray", "local"):
+            return (*location[:index], *location[index + 1 :])
+    return location
 
 
 def _not_a_key_of(backend: str, location: tuple[str | int, ...]) -> str:

@@ -15,9 +15,9 @@ sequence slots for 5 minutes (``cpu_usage > 70% for 5 minutes``), scale down aft
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from citadel.config.base import Section, reachable_host
 
@@ -65,7 +65,7 @@ class RayPlacement(Section):
     @model_validator(mode="after")
     def _bounds_ordered(self) -> RayPlacement:
         if self.max_replicas < self.min_replicas:
-            raise ValueError("placement: max_replicas must not be below min_replicas")
+            raise ValueError("max_replicas must not be below min_replicas")
         return self
 
     def serve_url(self, model: str) -> str:
@@ -73,7 +73,21 @@ class RayPlacement(Section):
         return f"http://{reachable_host(self.serve_host)}:{self.serve_port}/{model}"
 
 
-Placement = Literal["local"] | RayPlacement
+def placement_kind(value: Any) -> str:
+    """The discriminator: ``local``, or the mapping's ``kind`` (``ray`` when it names none)."""
+    if isinstance(value, RayPlacement):
+        return value.kind
+    if isinstance(value, dict):
+        kind = value.get("kind", "ray")
+        return kind if isinstance(kind, str) else repr(kind)
+    return str(value)
+
+
+# ``local`` or a mapping with ``kind``; one error naming the kinds for anything else.
+Placement = Annotated[
+    Annotated[Literal["local"], Tag("local")] | Annotated[RayPlacement, Tag("ray")],
+    Discriminator(placement_kind),
+]
 
 
 def placement_shorthand(value: Any) -> Any:
