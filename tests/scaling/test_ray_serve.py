@@ -49,11 +49,19 @@ def cluster() -> Iterator[RayCluster]:
         ray.close()
 
 
-def _config(directory: Path, cluster: RayCluster, gateway_port: int) -> Path:
+def _config(
+    directory: Path,
+    cluster: RayCluster,
+    ports: tuple[int, int],  # the gateway's, Serve's
+    *,
+    max_waiting: int = 8,
+    name: str = "citadel.yaml",
+) -> Path:
+    gateway_port, serve_port = ports
     placement = {
         "kind": "ray",
         "dashboard_url": cluster.dashboard_url,
-        "serve_port": free_port(),
+        "serve_port": serve_port,
         "min_replicas": 1,
         "max_replicas": MAX_REPLICAS,
         # Short delays so that a test sees both directions; the defaults are the blueprint's minutes.
@@ -65,7 +73,12 @@ def _config(directory: Path, cluster: RayCluster, gateway_port: int) -> Path:
     model = {
         "name": SMOLLM2_NAME,
         "source": SMOLLM2_SOURCE,
-        "limits": {"max_model_len": 512, "max_num_seqs": 2, "max_num_batched_tokens": 256, "max_waiting": 8},
+        "limits": {
+            "max_model_len": 512,
+            "max_num_seqs": 2,
+            "max_num_batched_tokens": 256,
+            "max_waiting": max_waiting,
+        },
         "threads": 1,
         "cpu_quota": 40,  # 0.4 CPU per replica: both fit on either node of 1 CPU
         "memory_limit": "1G",
@@ -77,7 +90,7 @@ def _config(directory: Path, cluster: RayCluster, gateway_port: int) -> Path:
         "gateway": {"port": gateway_port, "health_interval_s": 2},
         "models": [model],
     }
-    return write_config(directory, data)
+    return write_config(directory, data, name=name)
 
 
 def _citadel(*argv: str, timeout_s: float = 240) -> subprocess.CompletedProcess[str]:
@@ -93,14 +106,14 @@ class Trace:
     started: float = field(default_factory=time.monotonic)
     rows: list[str] = field(default_factory=list)
     last: DeploymentStatus | None = None
-    _previous: tuple[int, int] | None = None
+    _previous: tuple[int, int, str] | None = None
 
     def sample(self, deployment: DeploymentStatus) -> None:
         self.last = deployment
-        key = (deployment.running, deployment.target_replicas)
-        if key != self._previous:
+        states = ",".join(sorted(r.state for r in deployment.replicas)) or "-"
+        key = (deployment.running, deployment.target_replicas, states)
+        if key != self._previous:  # a row per change: a rolling update shows as its replicas' states
             self._previous = key
-            states = ",".join(sorted(r.state for r in deployment.replicas)) or "-"
             self.rows.append(
                 f"t={self.elapsed():6.1f}s  running={deployment.running} target={key[1]}  [{states}]"
             )
@@ -171,6 +184,17 @@ class Load:
         await asyncio.gather(*self._tasks)
 
 
+def _retries(gateway: str) -> dict[str, float]:
+    """``llm_retries_total`` by reason, from the gateway's /metrics."""
+    counts: dict[str, float] = {}
+    for line in httpx.get(f"{gateway}/metrics", timeout=10).text.splitlines():
+        if line.startswith("llm_retries_total{"):
+            labels, _, value = line.rpartition(" ")
+            reason = labels.partition('reason="')[2].partition('"')[0]
+            counts[reason] = counts.get(reason, 0.0) + float(value)
+    return counts
+
+
 async def _until(what: str, check: Callable[[], bool], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not check():
@@ -187,7 +211,8 @@ def test_ray_tier_scales_with_load_survives_a_killed_replica_and_shrinks_when_id
     cluster: RayCluster, tmp_path: Path
 ) -> None:
     gateway_port = free_port()
-    config = _config(tmp_path, cluster, gateway_port)
+    ports = (gateway_port, free_port())
+    config = _config(tmp_path, cluster, ports)
     deployed = _citadel("ray", "deploy", "--config", str(config))
     assert deployed.returncode == 0, deployed.stderr
     assert "RUNNING, 1/1 replica(s) running" in deployed.stderr
@@ -197,38 +222,61 @@ def test_ray_tier_scales_with_load_survives_a_killed_replica_and_shrinks_when_id
         f"http://127.0.0.1:{gateway_port}/health",
         log=tmp_path / "gateway.log",
     )
+    base = f"http://127.0.0.1:{gateway_port}"
     trace = Trace()
     sampler = Sampler(cluster.dashboard_url, trace)
     try:
-        killed, load = asyncio.run(_story(f"http://127.0.0.1:{gateway_port}", trace))
+        killed, load = asyncio.run(_story(base, trace))
+        retries = _retries(base)
+        print(
+            f"\nkill phase: {load.ok} answered, {len(load.failures)} failed; replica killed: pid {killed}; "
+            f"gateway retries through the proxy: {retries}"
+        )
+        assert load.failures == [], load.failures[:5]
+
+        status = _citadel("ray", "status", "--config", str(config), "--json")
+        assert status.returncode == 0, status.stderr
+        deployment = json.loads(status.stdout)[cluster.dashboard_url][SMOLLM2_NAME]["deployments"]
+        (replicas,) = [d["replicas"] for d in deployment.values()]
+        assert [r["state"] for r in replicas] == ["RUNNING"]
+        survivor = replicas[0]["pid"]
+
+        # New bounds apply to the running deployment: one more replica starts, the first is kept.
+        scaled = _citadel("ray", "scale", SMOLLM2_NAME, "--config", str(config), "--min", "2")
+        assert scaled.returncode == 0, scaled.stderr
+        assert "bounds 2-2" in scaled.stdout
+        trace.mark("citadel ray scale --min 2")
+        asyncio.run(_until("min 2 reached", lambda: _running(trace) == 2, 120))
+        assert trace.last is not None
+        before = {r.pid for r in trace.last.replicas}
+        assert survivor in before, "the running replica was restarted, not kept"
+
+        # A change of what the replicas run rolls them, new ones ready before old ones stop.
+        changed = _config(tmp_path, cluster, ports, max_waiting=9, name="changed.yaml")
+        rolled = asyncio.run(_rolling(base, changed, trace))
+        print(f"rolling update: {rolled.ok} answered, {len(rolled.failures)} failed")
+        assert rolled.failures == [], rolled.failures[:5]
+        assert trace.last is not None
+        assert not before & {r.pid for r in trace.last.replicas}, "some replica was not replaced"
     finally:
         sampler.close()
         gateway.stop()
         print("\nreplicas over time (Ray Serve, sampled every 0.5 s):\n" + "\n".join(trace.rows))
-    print(f"requests: {load.ok} answered, {len(load.failures)} failed; replica killed: pid {killed}")
-    assert load.failures == [], load.failures[:5]
-    assert load.ok > 0
 
-    status = _citadel("ray", "status", "--config", str(config), "--json")
-    assert status.returncode == 0, status.stderr
-    deployment = json.loads(status.stdout)[cluster.dashboard_url][SMOLLM2_NAME]["deployments"]
-    (replicas,) = [d["replicas"] for d in deployment.values()]
-    assert [r["state"] for r in replicas] == ["RUNNING"]
-    survivor = replicas[0]["pid"]
 
-    # New bounds apply to the running deployment: one more replica starts, the first is kept.
-    scaled = _citadel("ray", "scale", SMOLLM2_NAME, "--config", str(config), "--min", "2")
-    assert scaled.returncode == 0, scaled.stderr
-    assert "bounds 2-2" in scaled.stdout
-    with RayDashboard(cluster.dashboard_url) as dashboard:
-        deadline = time.monotonic() + 120
-        while True:
-            (now,) = dashboard.status().applications[SMOLLM2_NAME].deployments
-            if now.running == 2:
-                break
-            assert time.monotonic() < deadline, f"min 2 not reached: {now}"
-            time.sleep(0.5)
-    assert survivor in {r.pid for r in now.replicas}, "the running replica was restarted, not kept"
+async def _rolling(gateway: str, config: Path, trace: Trace) -> Load:
+    load = Load(gateway)
+    load.start()
+    try:
+        await asyncio.sleep(2)
+        trace.mark("citadel ray deploy of a changed model (limits.max_waiting) under load")
+        deployed = await asyncio.to_thread(_citadel, "ray", "deploy", "--config", str(config))
+        assert deployed.returncode == 0, deployed.stderr
+        trace.mark(f"deploy returned; {load.ok} answered, {len(load.failures)} failed")
+        await asyncio.sleep(2)
+    finally:
+        await load.stop()
+    return load
 
 
 async def _story(gateway: str, trace: Trace) -> tuple[int, Load]:

@@ -108,6 +108,7 @@ def test_the_serve_config_carries_bounds_resources_and_the_blueprint_defaults(tm
         "look_back_period_s": 30.0,
     }
     assert deployment["ray_actor_options"] == {"num_cpus": 1.5, "memory": 1024**3}
+    assert deployment["max_surge_percent"] == 100  # a rolling update makes before it breaks
     served = app["args"]["model"]
     assert served["threads"] == 1  # its share of CPUs on Ray, not every core of the node
     assert "placement" not in served

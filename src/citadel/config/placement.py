@@ -61,6 +61,13 @@ class RayPlacement(Section):
     look_back_period_s: float = Field(
         default=30.0, gt=0, description="The window the load is averaged over (Ray Serve's default)."
     )
+    max_surge_percent: int = Field(
+        default=100,
+        ge=0,
+        le=100,
+        description="Extra replicas a rolling update may start, percent of the target: with any, old "
+        "replicas serve until their replacements are ready; 0 stops old ones first (no room to spare).",
+    )
 
     @model_validator(mode="after")
     def _bounds_ordered(self) -> RayPlacement:

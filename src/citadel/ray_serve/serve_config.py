@@ -95,6 +95,7 @@ def deployment_options(model: LocalModelSettings, placement: RayPlacement) -> di
             "downscale_delay_s": placement.downscale_delay_s,
             "look_back_period_s": placement.look_back_period_s,
         },
+        "max_surge_percent": placement.max_surge_percent,
         # Ray schedules by these (logical) resources: cpu_quota is percent of one CPU, as for systemd.
         "ray_actor_options": {"num_cpus": model.cpu_quota / 100, "memory": model.memory_limit_bytes},
     }
@@ -142,6 +143,7 @@ def _llm_config(model: VllmModel, deployment: dict[str, Any]) -> dict[str, Any]:
         },
         "deployment_config": {
             "max_ongoing_requests": deployment["max_ongoing_requests"],
+            "max_surge_percent": deployment["max_surge_percent"],
             "autoscaling_config": deployment["autoscaling_config"],
         },
         # CPU hosts (seed B.1: gpu_support false): one bundle of the model's CPUs per replica.
