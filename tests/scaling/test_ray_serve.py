@@ -4,7 +4,8 @@ One story on one cluster: ``citadel ray deploy`` brings the model up as a Ray Se
 through the gateway raises the replica count to its maximum; one replica's process killed under load costs
 no non-stream request (the gateway retries through Serve's proxy, which routes to the replica left); an
 idle period lowers the count to the minimum; ``citadel ray scale`` moves the bounds on the running
-deployment without restarting its replica. The replica count over time is printed (``-s`` shows it).
+deployment without restarting its replica; a redeploy of a changed model under load replaces every replica
+without a failed request. The replica count over time is printed (``-s`` shows it).
 """
 
 from __future__ import annotations
