@@ -28,7 +28,15 @@ import pytest
 
 from citadel.ray_serve.dashboard import RayDashboard, RayDashboardError
 from citadel.ray_serve.status import DeploymentStatus
-from tests.helpers import SMOLLM2_NAME, SMOLLM2_SOURCE, ServiceProcess, free_port, write_config
+from tests.helpers import (
+    MINILM_NAME,
+    SMOLLM2_NAME,
+    SMOLLM2_SOURCE,
+    ServiceProcess,
+    free_port,
+    minilm_model,
+    write_config,
+)
 from tests.scaling.ray_cluster import RayCluster, ray_available
 
 pytestmark = [
@@ -39,6 +47,12 @@ pytestmark = [
 
 WORKERS = 4  # concurrent clients: 4 requests in flight against a target of 1 per replica
 MAX_REPLICAS = 2
+
+
+@pytest.fixture(scope="module")
+def serve_port() -> int:
+    """Serve's proxy port on the cluster: fixed once Serve has started there, so one for the module."""
+    return free_port()
 
 
 @pytest.fixture(scope="module")
@@ -209,10 +223,10 @@ def _running(trace: Trace) -> int:
 
 
 def test_ray_tier_scales_with_load_survives_a_killed_replica_and_shrinks_when_idle(
-    cluster: RayCluster, tmp_path: Path
+    cluster: RayCluster, serve_port: int, tmp_path: Path
 ) -> None:
     gateway_port = free_port()
-    ports = (gateway_port, free_port())
+    ports = (gateway_port, serve_port)
     config = _config(tmp_path, cluster, ports)
     deployed = _citadel("ray", "deploy", "--config", str(config))
     assert deployed.returncode == 0, deployed.stderr
@@ -305,3 +319,26 @@ async def _story(gateway: str, trace: Trace) -> tuple[int, Load]:
                  and trace.last.target_replicas == 1, 120)  # fmt: skip
     trace.mark("scaled down")
     return victim, load
+
+
+def test_the_embedding_service_runs_on_ray_too(cluster: RayCluster, serve_port: int, tmp_path: Path) -> None:
+    def config_with(port: int) -> Path:
+        placement = {"kind": "ray", "dashboard_url": cluster.dashboard_url, "serve_port": port}
+        model = {**minilm_model(0), "cpu_quota": 40, "placement": placement}
+        del model["host"], model["port"]
+        data = {"data_dir": str(tmp_path / "data"), "models": [model]}
+        return write_config(tmp_path, data, name=f"embedding-{port}.yaml")
+
+    deployed = _citadel("ray", "deploy", "--config", str(config_with(serve_port)))
+    assert deployed.returncode == 0, deployed.stderr
+    answer = httpx.post(
+        f"http://127.0.0.1:{serve_port}/{MINILM_NAME}/v1/embeddings",
+        json={"model": MINILM_NAME, "input": ["a Ray replica", "of the embedding service"]},
+        timeout=60,
+    )
+    assert answer.status_code == 200, answer.text
+    assert [len(item["embedding"]) for item in answer.json()["data"]] == [384, 384]
+    # Ray Serve keeps its proxy where it first listened: a config naming another port is refused.
+    moved = _citadel("ray", "deploy", "--config", str(config_with(free_port())))
+    assert moved.returncode == 1
+    assert f"Ray Serve on this cluster listens on 127.0.0.1:{serve_port}" in moved.stderr

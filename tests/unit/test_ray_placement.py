@@ -19,6 +19,7 @@ from citadel.engines.local import local_services
 from citadel.gateway.directory import ModelDirectory
 from citadel.gateway.metrics import GatewayMetrics
 from citadel.ops.prestart.checks import run_checks
+from citadel.ray_serve.rollout import proxy_conflict
 from citadel.ray_serve.scaling import ScaleError, rescaled
 from citadel.ray_serve.serve_config import REPLICA_IMPORT_PATH, serve_config
 from citadel.ray_serve.status import parse_status
@@ -190,6 +191,16 @@ def test_scale_changes_the_bounds_and_nothing_else(tmp_path: Path) -> None:
         rescaled(status, SMOLLM2_NAME, 5, None)
     with pytest.raises(ScaleError, match="not deployed on this cluster"):
         rescaled(status, "other", 1, 1)
+
+
+def test_a_deploy_may_not_move_a_running_serve_proxy(tmp_path: Path) -> None:
+    config = _rendered(tmp_path, _ray_model())
+    assert proxy_conflict(parse_status({"applications": {}}), config) is None  # Serve not started yet
+    assert proxy_conflict(parse_status(_deployed(tmp_path)), config) is None  # where it listens
+    moved = _rendered(tmp_path, _ray_model(serve_port=11451))
+    conflict = proxy_conflict(parse_status(_deployed(tmp_path)), moved)
+    assert conflict is not None
+    assert conflict.startswith("Ray Serve on this cluster listens on 127.0.0.1:11450, not 127.0.0.1:11451")
 
 
 def test_the_cli_says_what_is_wrong(tmp_path: Path) -> None:

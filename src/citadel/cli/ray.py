@@ -17,7 +17,7 @@ from rich.table import Table
 from citadel.cli.options import config_option, load_or_exit
 from citadel.config import CitadelSettings
 from citadel.ray_serve.dashboard import RayDashboard, RayDashboardError
-from citadel.ray_serve.rollout import RolloutFailed, wait_for_bounds, wait_until_settled
+from citadel.ray_serve.rollout import RolloutFailed, proxy_conflict, wait_for_bounds, wait_until_settled
 from citadel.ray_serve.scaling import ScaleError, rescaled
 from citadel.ray_serve.serve_config import clusters, serve_config
 from citadel.ray_serve.status import ServeStatus
@@ -68,7 +68,11 @@ def deploy(config_path: Path, wait: bool, timeout_s: float | None) -> None:
         budget = timeout_s or 60 + max(settings.model(name).startup_timeout_s for name in names)  # type: ignore[union-attr]
         try:
             with RayDashboard(url) as dashboard:
-                dashboard.deploy(serve_config(settings, url))
+                config = serve_config(settings, url)
+                conflict = proxy_conflict(dashboard.status(), config)
+                if conflict:
+                    raise click.ClickException(conflict)
+                dashboard.deploy(config)
                 console.print(f"sent {len(names)} application(s) to Ray Serve at {url}: {', '.join(names)}")
                 if not wait:
                     continue

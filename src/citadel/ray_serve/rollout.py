@@ -9,15 +9,33 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from citadel.ray_serve.dashboard import RayDashboard
-from citadel.ray_serve.status import ApplicationStatus
+from citadel.ray_serve.status import ApplicationStatus, ServeStatus
 
 POLL_INTERVAL_S = 1.0
 
 
 class RolloutFailed(Exception):
     """An application failed to deploy, or was not running at its target in time."""
+
+
+def proxy_conflict(status: ServeStatus, config: dict[str, Any]) -> str | None:
+    """Why ``config`` cannot be applied as written: Ray Serve, once started on a cluster, keeps its proxy
+    where it first listened and ignores new HTTP options, so a different ``serve_host``/``serve_port``
+    would leave the gateway sending to a port nobody listens on."""
+    running = status.http_options
+    if not running:  # Serve not started on this cluster yet: the config decides
+        return None
+    wanted = config["http_options"]
+    if (running.get("host"), running.get("port")) == (wanted["host"], wanted["port"]):
+        return None
+    return (
+        f"Ray Serve on this cluster listens on {running.get('host')}:{running.get('port')}, not "
+        f"{wanted['host']}:{wanted['port']} as placement.serve_host/serve_port say; it cannot move while it "
+        "runs: set those to where it listens, or stop Serve on the cluster (serve shutdown) first"
+    )
 
 
 def describe(app: ApplicationStatus) -> str:
