@@ -2,14 +2,20 @@
 
 A sink raises :class:`BrokerUnavailable` for "not delivered, try later"; the producer then spills the batch.
 aiokafka is imported only when ``events.sink: kafka``.
+
+The Kafka sink builds one record batch per partition itself and hands each to aiokafka whole: per-message
+``send()`` (a coroutine, a pure-Python murmur2 hash and a future per event) was a fifth of a gateway's
+CPU with events on. An event's partition is the CRC-32 of its key modulo the topic's partitions, so one
+request's events share a partition and keep their order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import zlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from citadel.config.events import EventSettings
 from citadel.events.schema import Routed
@@ -18,6 +24,8 @@ if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
 
 logger = logging.getLogger(__name__)
+
+_MAX_BATCH_BYTES = 1024 * 1024  # Kafka's default message.max.bytes is a little more than this
 
 
 class BrokerUnavailable(Exception):
@@ -50,6 +58,9 @@ class KafkaSink:
             enable_idempotence=producer_settings.idempotent,
             acks="all",
             linger_ms=5,
+            # One record batch per partition per send: a second batch of a partition waits for the
+            # first one's round trip (aiokafka keeps one request in flight per partition, for order).
+            max_batch_size=_MAX_BATCH_BYTES,
             request_timeout_ms=timeout_ms,
             retry_backoff_ms=200,
         )
@@ -67,17 +78,36 @@ class KafkaSink:
 
         try:
             producer = await self._started()
-            futures = [
-                await producer.send(
-                    routed.topic, routed.event.to_json().encode(), key=routed.event.key.encode()
-                )
-                for routed in batch
-            ]
+            futures = await self._submit(producer, batch)
             async with asyncio.timeout(self._settings.producer.request_timeout_s * 2):
                 await asyncio.gather(*futures)
         except (KafkaError, OSError, TimeoutError) as exc:
             await self._reset()
             raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    async def _submit(producer: AIOKafkaProducer, batch: Sequence[Routed]) -> list[asyncio.Future[Any]]:
+        """Queue ``batch`` as one record batch per partition (more when one fills); their futures."""
+        by_partition: dict[tuple[str, int], list[Routed]] = {}
+        partitions: dict[str, int] = {}
+        for routed in batch:
+            count = partitions.get(routed.topic)
+            if count is None:
+                count = partitions[routed.topic] = len(await producer.partitions_for(routed.topic))
+            hashed = zlib.crc32(routed.event.key.encode())
+            by_partition.setdefault((routed.topic, hashed % count), []).append(routed)
+        futures: list[asyncio.Future[Any]] = []
+        for (topic, partition), events in by_partition.items():
+            builder = producer.create_batch()
+            for routed in events:
+                key, value = routed.event.key.encode(), routed.event.to_json().encode()
+                if builder.append(key=key, value=value, timestamp=None) is None:
+                    # Full: send it and start another, which takes its first record whatever its size.
+                    futures.append(await producer.send_batch(builder, topic, partition=partition))
+                    builder = producer.create_batch()
+                    builder.append(key=key, value=value, timestamp=None)
+            futures.append(await producer.send_batch(builder, topic, partition=partition))
+        return futures
 
     async def _reset(self) -> None:
         """Drop the producer: its buffered batches are in the spill file, a new one starts clean."""
