@@ -88,19 +88,19 @@ class KafkaSink:
     @staticmethod
     async def _submit(producer: AIOKafkaProducer, batch: Sequence[Routed]) -> list[asyncio.Future[Any]]:
         """Queue ``batch`` as one record batch per partition (more when one fills); their futures."""
-        by_partition: dict[tuple[str, int], list[Routed]] = {}
+        by_partition: dict[tuple[str, int], list[tuple[bytes, Routed]]] = {}
         partitions: dict[str, int] = {}
         for routed in batch:
             count = partitions.get(routed.topic)
             if count is None:
                 count = partitions[routed.topic] = len(await producer.partitions_for(routed.topic))
-            hashed = zlib.crc32(routed.event.key.encode())
-            by_partition.setdefault((routed.topic, hashed % count), []).append(routed)
+            key = routed.event.key.encode()
+            by_partition.setdefault((routed.topic, zlib.crc32(key) % count), []).append((key, routed))
         futures: list[asyncio.Future[Any]] = []
         for (topic, partition), events in by_partition.items():
             builder = producer.create_batch()
-            for routed in events:
-                key, value = routed.event.key.encode(), routed.event.to_json().encode()
+            for key, routed in events:
+                value = routed.event.to_json().encode()
                 if builder.append(key=key, value=value, timestamp=None) is None:
                     # Full: send it and start another, which takes its first record whatever its size.
                     futures.append(await producer.send_batch(builder, topic, partition=partition))
