@@ -28,6 +28,7 @@ from citadel.events.schema import CONFIG_CHANGED, REQUEST_PROCESSED, REQUEST_REC
 from citadel.events.sink import KafkaSink
 from citadel.events.snapshots import SnapshotWindow, publish_snapshots, snapshot
 from citadel.events.spill import SpillFile, spill_directory
+from citadel.gateway.request_id import request_ids
 
 if TYPE_CHECKING:
     from citadel.gateway.directory import ModelDirectory
@@ -42,6 +43,9 @@ class GatewayEvents:
         self.publisher = publisher
         self.topics = settings.events.topics
         self.window = SnapshotWindow()
+        # A request's two event ids: this process's random prefix and a counter, as request ids are made
+        # (os.urandom per event was a kernel call each, a visible share of a busy gateway).
+        self._ids = request_ids()
         self._snapshots: asyncio.Task[None] | None = None
 
     @classmethod
@@ -81,15 +85,20 @@ class GatewayEvents:
 
     def request_finished(self, entry: RequestLogEntry, received_at: float) -> None:
         """``request_received`` (at ``received_at``, epoch seconds) and ``request_processed``."""
-        topic = self.topics.requests.name
+        topic, request_id, ids = self.topics.requests.name, entry.request_id, self._ids
         received = {
-            "request_id": entry.request_id,
+            "request_id": request_id,
             "key_id": entry.key_id,
             "model": entry.model,
             "endpoint": entry.endpoint,
         }
-        self.publisher.publish(topic, Event.new(REQUEST_RECEIVED, entry.request_id, received, at=received_at))
-        processed = received | {
+        publish = self.publisher.publish
+        publish(topic, Event(REQUEST_RECEIVED, request_id, received, next(ids), received_at))
+        processed = {
+            "request_id": request_id,
+            "key_id": entry.key_id,
+            "model": entry.model,
+            "endpoint": entry.endpoint,
             "served_model": entry.served_model,
             "status_code": entry.status_code,
             "error_type": entry.error_type,
@@ -100,7 +109,7 @@ class GatewayEvents:
             "cost": entry.cost or 0.0,
             "cache_hit": entry.cache_hit,
         }
-        self.publisher.publish(topic, Event.new(REQUEST_PROCESSED, entry.request_id, processed))
+        publish(topic, Event(REQUEST_PROCESSED, request_id, processed, next(ids), time.time()))
         self.window.add(entry.served_model or entry.model, entry.status_code, entry.latency_ms)
 
     def business(self, type_: str, key: str, data: dict[str, Any], *, event_id: str | None = None) -> None:

@@ -6,15 +6,19 @@ id is what consumers deduplicate on (a spilled event replayed after a partial se
 >>> event = Event.new("request_processed", "req-1", {"model": "m"})
 >>> Event.from_json(event.to_json()) == event
 True
+
+Encoded with orjson: the standard library's encoder took 15 µs an event on this project's machines, more
+than all the rest of publishing one.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 SCHEMA_VERSION = 1
 
@@ -33,7 +37,9 @@ KEY_CHANGED = "key_changed"
 CONFIG_CHANGED = "config_changed"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs eight times as much, and the gateway makes two per request.
+# Nothing changes an event once made.
+@dataclass(slots=True)
 class Event:
     type: str
     key: str
@@ -47,8 +53,9 @@ class Event:
     def new(cls, type_: str, key: str, data: dict[str, Any], *, at: float | None = None) -> Event:
         return cls(type_, key, data, at=time.time() if at is None else at)
 
-    def to_json(self) -> str:
-        return json.dumps(
+    def encoded(self) -> bytes:
+        """The event as compact JSON (a record's value)."""
+        return orjson.dumps(
             {
                 "schema": self.schema,
                 "id": self.id,
@@ -57,13 +64,16 @@ class Event:
                 "at": self.at,
                 "data": self.data,
             },
-            separators=(",", ":"),
+            option=orjson.OPT_NON_STR_KEYS,
         )
+
+    def to_json(self) -> str:
+        return self.encoded().decode()
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Event:
         """Raises ``ValueError`` for anything that is not an event of a schema this code reads."""
-        raw = json.loads(text)
+        raw = orjson.loads(text)
         if not isinstance(raw, dict) or not isinstance(raw.get("data"), dict):
             raise ValueError("not an event object")
         schema = raw.get("schema")
@@ -79,17 +89,16 @@ class Event:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Routed:
-    """An event and the topic it goes to (what the producer queues and spills)."""
+class Routed(NamedTuple):
+    """An event and the topic it goes to (what the producer queues and spills). A tuple: one per event."""
 
     topic: str
     event: Event
 
     def to_json(self) -> str:
-        return json.dumps({"topic": self.topic, "event": self.event.to_json()}, separators=(",", ":"))
+        return orjson.dumps({"topic": self.topic, "event": self.event.to_json()}).decode()
 
     @classmethod
     def from_json(cls, text: str) -> Routed:
-        raw = json.loads(text)
+        raw = orjson.loads(text)
         return cls(str(raw["topic"]), Event.from_json(raw["event"]))

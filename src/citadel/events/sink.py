@@ -100,7 +100,7 @@ class KafkaSink:
         for (topic, partition), events in by_partition.items():
             builder = producer.create_batch()
             for key, routed in events:
-                value = routed.event.to_json().encode()
+                value = routed.event.encoded()
                 if builder.append(key=key, value=value, timestamp=None) is None:
                     # Full: send it and start another, which takes its first record whatever its size.
                     futures.append(await producer.send_batch(builder, topic, partition=partition))
