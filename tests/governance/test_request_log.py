@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 
 from citadel.config import CitadelSettings
 from citadel.governance import Governance, RequestLogEntry
-from citadel.governance.spill import SpillFile
 from citadel.store import open_database
 from citadel.store.tables import request_log
+from citadel.write_behind.spill import SpillFile
 from tests.governance.conftest import make_settings
 from tests.governance.servers import PgpoolServer, PostgresServer
 

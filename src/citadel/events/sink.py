@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from citadel.config.events import EventSettings
 from citadel.events.schema import Routed
+from citadel.write_behind import Unreachable
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
@@ -28,7 +29,7 @@ logger = logging.getLogger(__name__)
 _MAX_BATCH_BYTES = 1024 * 1024  # Kafka's default message.max.bytes is a little more than this
 
 
-class BrokerUnavailable(Exception):
+class BrokerUnavailable(Unreachable):
     """The batch was not (or not surely) delivered; it is to be spilled and replayed."""
 
 

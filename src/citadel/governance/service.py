@@ -40,11 +40,11 @@ from citadel.governance.metrics import GovernanceMetrics
 from citadel.governance.ratelimit import LimiterUnavailable, RateLimiter, TierWindows
 from citadel.governance.ratelimit_memory import MemoryRateLimiter
 from citadel.governance.retention import run_retention
-from citadel.governance.spill import SpillFile
 from citadel.governance.writer import RequestLogWriter
 from citadel.store.database import Database, open_database
 from citadel.store.keys import KeyRecord
 from citadel.store.types import utcnow
+from citadel.write_behind.spill import SpillFile
 
 if TYPE_CHECKING:
     from citadel.events.gateway import GatewayEvents

@@ -1,10 +1,12 @@
-"""The local append-only spill file: where request-log entries go while the database cannot take them.
+"""The local append-only spill file: where items go while their destination (the request log's database,
+the events' broker) cannot take them.
 
 Each process appends to its own ``spill-<pid>-<id>.jsonl`` and holds an exclusive ``flock`` on it, so that
 another process replays a file only once its writer is gone (a crash, a rolling restart). Replaying takes the
-whole file (``take``), inserts it with the database's ``ON CONFLICT DO NOTHING`` and then deletes it: a file
-replayed twice after a crash mid-way adds nothing twice. All methods do blocking file I/O; the writer calls
-them through ``asyncio.to_thread``, only ``append`` of a single entry runs on the event loop (queue full).
+whole file (``take``), delivers it to a destination that deduplicates (``ON CONFLICT DO NOTHING``, event
+ids) and then deletes it: a file replayed twice after a crash mid-way adds nothing twice. All methods do
+blocking file I/O; the writers call them through ``asyncio.to_thread``, only ``append`` of a single item
+runs on the event loop (queue full).
 """
 
 from __future__ import annotations
