@@ -6,6 +6,7 @@ It is admitted only if every window has room, and then counted in all of them at
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,7 +53,11 @@ class TierWindows:
 
 def _duration(seconds: float) -> str:
     """OpenAI's reset format: ``1h2m3s``, ``45s``."""
-    whole = max(math.ceil(seconds), 1)
+    return _whole_duration(max(math.ceil(seconds), 1))
+
+
+@functools.lru_cache(maxsize=4096)  # one per second of a window's reset: every request formats one or two
+def _whole_duration(whole: int) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes or hours else "")
@@ -78,19 +83,17 @@ class Decision:
     def headers(self) -> dict[str, str]:
         """``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` for the tightest window of each unit
         (the fewest remaining; the shorter window on a tie)."""
-        tightest: dict[str, tuple[int, int, Window]] = {}
+        tightest: dict[str, tuple[int, Window]] = {}  # unit: (remaining, window)
         for window, used in zip(self.windows, self.used, strict=True):
-            candidate = (window.limit - used, window.seconds, window)
+            remaining = window.limit - used
             current = tightest.get(window.unit)
-            if current is None or candidate[:2] < current[:2]:
-                tightest[window.unit] = candidate
+            if current is None or (remaining, window.seconds) < (current[0], current[1].seconds):
+                tightest[window.unit] = (remaining, window)
         headers: dict[str, str] = {}
-        for unit in ("requests", "tokens"):
-            if unit in tightest:
-                remaining, _, window = tightest[unit]
-                headers[f"x-ratelimit-limit-{unit}"] = str(window.limit)
-                headers[f"x-ratelimit-remaining-{unit}"] = str(max(remaining, 0))
-                headers[f"x-ratelimit-reset-{unit}"] = _duration(window.reset_s(self.now))
+        for unit, (remaining, window) in tightest.items():  # requests before tokens, as the windows are
+            headers[f"x-ratelimit-limit-{unit}"] = str(window.limit)
+            headers[f"x-ratelimit-remaining-{unit}"] = str(max(remaining, 0))
+            headers[f"x-ratelimit-reset-{unit}"] = _duration(window.reset_s(self.now))
         return headers
 
 
