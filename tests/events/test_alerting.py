@@ -46,7 +46,10 @@ async def test_business_events_become_alertmanager_alerts(tmp_path: Path, broker
     try:
         url = {"alertmanager_url": alertmanager.url, "metrics_port": 0, "poll_timeout_s": 0.5}
         settings = event_settings(tmp_path, broker, consumers=url)
-        assert await run_groups(settings, ["alerting"], once=True) == {"alerting": 4}
+        # The three that need an alert failed and come again; the key event needs none, and the first run
+        # may have committed its partition before it reached a failing one (offsets are per partition).
+        handled = await run_groups(settings, ["alerting"], once=True)
+        assert handled["alerting"] in (3, 4), handled
         alerts = {alert["labels"]["alertname"]: alert for alert in alertmanager.alerts()}
         assert set(alerts) == {
             "LLM_Anomaly_Detected",

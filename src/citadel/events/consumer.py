@@ -16,8 +16,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from citadel.config import CitadelSettings
@@ -107,6 +107,27 @@ class ConsumerGroup:
         before = int(time.time()) - longest_h * 3600 - 86400
         async with self._context.database.transaction() as connection:
             await purge_before(connection, event_seen, "seen_at", before)
+
+
+@asynccontextmanager
+async def open_groups(
+    settings: CitadelSettings,
+    groups: Sequence[str],
+    database: Database,
+    metrics: ConsumerMetrics,
+    publish: Callable[[str, Event], None],
+) -> AsyncIterator[list[ConsumerGroup]]:
+    """The started consumers of ``groups``, joined at the same time: a broker may hold a join for seconds
+    (Tansu holds each for 5 s), which one after the other made ``citadel events consume`` slow to start."""
+    async with AsyncExitStack() as stack:
+        entered = await asyncio.gather(
+            *(stack.enter_async_context(open_group(settings, g, database, metrics, publish)) for g in groups),
+            return_exceptions=True,  # every start settles before the stack unwinds the ones that did start
+        )
+        for result in entered:
+            if isinstance(result, BaseException):
+                raise result
+        yield [result for result in entered if isinstance(result, ConsumerGroup)]
 
 
 @asynccontextmanager

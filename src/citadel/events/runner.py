@@ -16,7 +16,7 @@ from contextlib import AsyncExitStack
 from prometheus_client import start_http_server
 
 from citadel.config import CitadelSettings
-from citadel.events.consumer import open_group
+from citadel.events.consumer import open_groups
 from citadel.events.consumer_metrics import ConsumerMetrics
 from citadel.events.metrics import EventMetrics
 from citadel.events.producer import EventPublisher
@@ -62,9 +62,6 @@ async def run_groups(
         def publish(topic: str, event: Event) -> None:
             publisher.publish(topic, event)
 
-        consumers = [
-            await stack.enter_async_context(open_group(settings, group, database, metrics, publish))
-            for group in groups
-        ]
+        consumers = await stack.enter_async_context(open_groups(settings, groups, database, metrics, publish))
         counts = await asyncio.gather(*(consumer.run(stop, once=once) for consumer in consumers))
     return dict(zip(groups, counts, strict=True))
