@@ -554,8 +554,12 @@ _NOTES = """\
   (answered by nginx) and so the vector store on, in Qdrant's local mode (the requests ask no retrieval);
   `governed` is the same gateway with auth on (every request carries an API key), rate limits counted in
   Redis (a tier high enough never to refuse) and the request log written to PostgreSQL through Pgpool-II,
-  all three started by the benchmark on the load generator's core (in production they run elsewhere).
+  all three started by the benchmark on the load generator's core (in production they run elsewhere);
+  `events` is the default gateway with `events.sink: kafka`, publishing `request_received` and
+  `request_processed` for every request to a Tansu broker on the load generator's core.
   LiteLLM runs with 1 worker, no database, no telemetry, against the same nginx.
+- CPU µs per request is the proxy's process tree's CPU time over the 32-connection run divided by the
+  requests served: on a shared machine it moves less than requests/s does.
 - What made the difference: the gateway's own upstream client (`gateway/upstream_http.py`: keep-alive pool,
   httptools' parser; `bench/minimal_proxy.py --client citadel` made 21,095 rps where the same proxy on
   aiohttp made 10,125, which in turn made ~3,100 to httpx's ~360), the rate limiter's one pipelined Redis
@@ -564,6 +568,7 @@ _NOTES = """\
   32 connections fell from 90-140 ms to about 10 ms), and answering the proxied endpoints before FastAPI's
   layers.
 - The machine is shared, so absolute numbers move by a third from run to run; compare rows of one run.
+  What changed from run to run, and why, is in the next section.
 """
 
 
