@@ -222,6 +222,12 @@ def _running(trace: Trace) -> int:
     return trace.last.running if trace.last else 0
 
 
+def _settled_at_one(trace: Trace) -> bool:
+    """One replica wanted and one listed: the one scaled away is gone, not only STOPPING."""
+    last = trace.last
+    return last is not None and last.target_replicas == 1 and last.running == 1 and len(last.replicas) == 1
+
+
 def test_ray_tier_scales_with_load_survives_a_killed_replica_and_shrinks_when_idle(
     cluster: RayCluster, serve_port: int, tmp_path: Path
 ) -> None:
@@ -315,8 +321,7 @@ async def _story(gateway: str, trace: Trace) -> tuple[int, Load]:
     finally:
         await load.stop()
     trace.mark("load stops")
-    await _until("back to 1 replica when idle", lambda: _running(trace) == 1 and trace.last is not None
-                 and trace.last.target_replicas == 1, 120)  # fmt: skip
+    await _until("back to 1 replica when idle", lambda: _settled_at_one(trace), 120)
     trace.mark("scaled down")
     return victim, load
 
