@@ -13,7 +13,6 @@ id, and reprocessing a partition from the start changes nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -27,6 +26,7 @@ from citadel.events.schema import Event
 from citadel.store.database import Database
 from citadel.store.event_rows import mark_seen, purge_before
 from citadel.store.event_tables import event_seen
+from citadel.waiting import set_within
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
@@ -57,8 +57,7 @@ class ConsumerGroup:
                     raise
                 logger.warning("%s: %s; reading the batch again in %s s", self.handler.name, exc, _RETRY_S)
                 await self._consumer.seek_to_committed()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), _RETRY_S)
+                await set_within(stop, _RETRY_S)
                 continue
             await self.handler.after_batch()
             await self._export_lag()

@@ -33,6 +33,7 @@ from citadel.gateway.replicas import Replica
 from citadel.gateway.request_id import request_ids
 from citadel.gateway.upstream_errors import Deadlines, PoolTimeout, UpstreamError
 from citadel.gateway.upstream_pool import UpstreamClient
+from citadel.waiting import set_within
 
 logger = logging.getLogger(__name__)
 
@@ -66,15 +67,6 @@ class _Watch:
     rescheduled: asyncio.Event = field(default_factory=asyncio.Event)  # its state changed: plan anew
     probe: asyncio.Task[None] | None = None
     schedule: asyncio.Task[None] | None = None  # its _follow loop
-
-
-async def _rescheduled_within(watch: _Watch, seconds: float) -> bool:
-    try:
-        async with asyncio.timeout(seconds):
-            await watch.rescheduled.wait()
-    except TimeoutError:
-        return False
-    return True
 
 
 class HealthMonitor:
@@ -197,7 +189,7 @@ class HealthMonitor:
                 initial_s=self._initial_backoff,
             )
             watch.rescheduled.clear()
-            if await _rescheduled_within(watch, delay):
+            if await set_within(watch.rescheduled, delay):
                 continue  # marked down meanwhile: the backoff starts from now
             await self._shared_probe(watch)
 

@@ -23,6 +23,7 @@ from citadel.supervisor.exits import Exit
 from citadel.supervisor.process import ManagedProcess, ServiceSpec, StartupFailed
 from citadel.supervisor.reporter import Reporter
 from citadel.supervisor.start_limit import StartLimit
+from citadel.waiting import set_within
 
 EXIT_OK = 0
 EXIT_STARTUP_FAILED = 1
@@ -198,8 +199,7 @@ class Supervisor:
             self._reporter.restarting(
                 process.spec.name, ended.what(process.spec.startup_timeout_s), delay, service.backoff.restarts
             )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+            await set_within(stop, delay)
 
     async def _run_once(self, service: _Supervised, client: httpx.AsyncClient) -> Exit:
         """Start the process, and once healthy run it until it exits."""

@@ -31,6 +31,7 @@ from typing import Generic, TypeVar
 
 from prometheus_client import Counter
 
+from citadel.waiting import set_within
 from citadel.write_behind.spill import Claim, SpillFile
 
 logger = logging.getLogger(__name__)
@@ -171,25 +172,17 @@ class WriteBehind(Generic[T]):
                 return []
             self._wake.clear()
             # Waking up now and then even when idle: spilled items are replayed from this loop.
-            if not await self._woken(self._limits.retry_interval_s) or not self._buffer:
+            if not await set_within(self._wake, self._limits.retry_interval_s) or not self._buffer:
                 return []
         if len(self._buffer) < self._limits.batch_size and not self._stopping:
             self._wake.clear()
-            await self._woken(self._limits.linger_s)
+            await set_within(self._wake, self._limits.linger_s)
         most = self._limits.batch_size
         if len(self._buffer) <= most:
             batch, self._buffer = self._buffer, []
         else:
             batch, self._buffer = self._buffer[:most], self._buffer[most:]
         return batch
-
-    async def _woken(self, timeout_s: float) -> bool:
-        try:
-            async with asyncio.timeout(timeout_s):
-                await self._wake.wait()
-        except TimeoutError:
-            return False
-        return True
 
     def _reachable_now(self) -> bool:
         """False while the destination is down and the retry interval has not passed since the last try."""
