@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from citadel.config import CitadelSettings
-from citadel.write_behind.spill import Claim, SpillFile
+from citadel.write_behind.spill import SpillFile
 
-__all__ = ["Claim", "SpillFile", "spill_directory"]
+__all__ = ["SpillFile", "spill_directory"]
 
 
 def spill_directory(settings: CitadelSettings) -> Path:
