@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import orjson
 from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -37,6 +38,7 @@ _BYTES_PER_TOKEN = 32  # generous: JSON-escaped text takes at most ~6 bytes per 
 _INT_RANGE = (-(1 << 63), (1 << 64) - 1)  # what a C engine's int64/uint64 parameters hold
 _MAX_INT_DIGITS = 20
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_LONG_DIGITS = re.compile(rb"\d{19}")
 
 
 def body_limit(max_context_tokens: int) -> int:
@@ -83,6 +85,20 @@ def check_content_length(value: str, limit: int) -> None:
 
 def decode_json(raw: bytes) -> Any:
     """``raw`` as a JSON value, or :class:`InvalidRequest` naming what is wrong with it."""
+    # orjson first (several times faster on the hot path); it refuses what the checks below refuse, except
+    # integers beyond 64 bits, which it reads as floats, so a body with a long run of digits goes the slow
+    # way. Whatever orjson refuses is decoded again below, for the precise message.
+    if not _LONG_DIGITS.search(raw):
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            return _checked(raw, value)
+    return _checked(raw, _decode_slowly(raw))
+
+
+def _decode_slowly(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -97,6 +113,10 @@ def decode_json(raw: bytes) -> Any:
         raise _too_deep() from exc
     except _Refused as exc:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}") from exc
+    return value
+
+
+def _checked(raw: bytes, value: Any) -> Any:
     # Cheap tests first (C speed over the bytes); the walks run only when they cannot rule a problem out.
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
         _check_depth(value)

@@ -22,6 +22,7 @@ from citadel.logs import configure_logging
 @config_option
 def gateway(config_path: Path) -> None:
     """Run the OpenAI-compatible gateway in the foreground."""
+    from citadel.gateway.http_protocol import GatewayProtocol
     from citadel.gateway.log_format import configure_gateway_logging
     from citadel.gateway.multiprocess import shared_metrics_dir
 
@@ -40,6 +41,7 @@ def gateway(config_path: Path) -> None:
             log_level=settings.log_level.lower(),
             access_log=False,
             log_config=None,  # keep the gateway's log format for uvicorn's lines too
+            http=GatewayProtocol,
         )
         return
     # Several workers: each imports the app through the factory, which reads the same config path, and
@@ -55,6 +57,7 @@ def gateway(config_path: Path) -> None:
             log_level=settings.log_level.lower(),
             access_log=False,
             log_config=None,
+            http=GatewayProtocol,
         )
 
 

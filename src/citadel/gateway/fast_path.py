@@ -15,6 +15,7 @@ serving.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.datastructures import Headers
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from citadel.errors import CitadelError, UnexpectedError, error_response
 from citadel.gateway.messages_api.errors import anthropic_error_response
@@ -68,21 +69,23 @@ class GatewayApp(FastAPI):
         self._front = RequestIdMiddleware(super().__call__)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not _proxied(scope):
+        if _proxied(scope):
+            await self.answer_proxied(scope, receive, send)
+        else:
             await self._front(scope, receive, send)
-            return
+
+    def proxied_entry(self) -> ASGIApp:
+        """What a server that tells the proxied requests apart itself (:mod:`.http_protocol`) calls for
+        them, instead of ``__call__``."""
+        return self.answer_proxied
+
+    async def answer_proxied(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer a POST to one of the :data:`DOORS` (the caller has checked that it is one)."""
         # The request id is set here rather than by the middleware: the answer's one send wrapper (the
         # observer's) adds its header, instead of a second wrapper around every message.
         scope["app"] = self
         request_id = self._front.assign(scope)
         token = current_request_id.set(request_id)
-        started = False
-
-        async def watched(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
         door = DOORS[scope["path"]]
         try:
             headers = Headers(scope=scope)
@@ -94,23 +97,30 @@ class GatewayApp(FastAPI):
             except CitadelError as exc:
                 response = door.refuse(exc)
                 response.headers[REQUEST_ID_HEADER] = request_id
-            await response(scope, receive, watched)
+            await response(scope, receive, send)
         except Exception:
             # complete() answers (and logs) a bug in the request path itself; this is the last resort for
-            # one in sending the answer. Once the answer has begun, the server can only close the connection.
+            # one in sending the answer. Once the answer has begun, a server refuses a second start (uvicorn
+            # with RuntimeError, others with their own) and closes the connection once the app returns.
             logger.exception("unexpected error answering %s (request %s)", scope["path"], request_id)
-            if not started:
-                response = door.refuse(UnexpectedError(request_id))
-                response.headers[REQUEST_ID_HEADER] = request_id
+            response = door.refuse(UnexpectedError(request_id))
+            response.headers[REQUEST_ID_HEADER] = request_id
+            with contextlib.suppress(Exception):
                 await response(scope, receive, send)
         finally:
             current_request_id.reset(token)
 
 
+def takes(path: str, headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the front door answers a POST to ``path``: one of the :data:`DOORS`, from a client that is
+    not a browser (no ``Origin``: a browser's request goes through FastAPI, for CORS)."""
+    if path not in DOORS:
+        return False
+    for name, _ in headers:  # noqa: SIM110 (a loop: no generator object on every request)
+        if name == b"origin":
+            return False
+    return True
+
+
 def _proxied(scope: Scope) -> bool:
-    return (
-        scope["type"] == "http"
-        and scope["method"] == "POST"
-        and scope["path"] in DOORS
-        and not any(name == b"origin" for name, _ in scope["headers"])
-    )
+    return scope["type"] == "http" and scope["method"] == "POST" and takes(scope["path"], scope["headers"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from citadel.config.sections import TierLimits
@@ -22,6 +22,10 @@ class Window:
     limit: int
     unit: Literal["requests", "tokens"]
     cost: int
+    limit_text: str = field(init=False, repr=False, compare=False)  # the limit header's value, made once
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "limit_text", str(self.limit))
 
     def index(self, now: float) -> int:
         return int(now // self.seconds)
@@ -87,14 +91,25 @@ class Decision:
         for window, used in zip(self.windows, self.used, strict=True):
             remaining = window.limit - used
             current = tightest.get(window.unit)
-            if current is None or (remaining, window.seconds) < (current[0], current[1].seconds):
+            if (
+                current is None
+                or remaining < current[0]
+                or (remaining == current[0] and window.seconds < current[1].seconds)
+            ):
                 tightest[window.unit] = (remaining, window)
         headers: dict[str, str] = {}
         for unit, (remaining, window) in tightest.items():  # requests before tokens, as the windows are
-            headers[f"x-ratelimit-limit-{unit}"] = str(window.limit)
-            headers[f"x-ratelimit-remaining-{unit}"] = str(max(remaining, 0))
-            headers[f"x-ratelimit-reset-{unit}"] = _duration(window.reset_s(self.now))
+            limit_name, remaining_name, reset_name = _HEADER_NAMES[unit]
+            headers[limit_name] = window.limit_text
+            headers[remaining_name] = str(remaining) if remaining > 0 else "0"
+            headers[reset_name] = _duration(window.reset_s(self.now))
         return headers
+
+
+_HEADER_NAMES = {
+    unit: (f"x-ratelimit-limit-{unit}", f"x-ratelimit-remaining-{unit}", f"x-ratelimit-reset-{unit}")
+    for unit in ("requests", "tokens")
+}
 
 
 class LimiterUnavailable(Exception):

@@ -47,9 +47,13 @@ class RedisRateLimiter:
             return Decision(True, (), (), self._clock())
         now = self._clock()
         args: list[str | int] = [len(windows)]
-        args += [f"citadel:rl:{subject}:{window.name}:{int(now // window.seconds)}" for window in windows]
+        limits: list[str | int] = []
         for window in windows:
-            args += [window.limit, window.cost, int(window.reset_s(now) * 1000) + 1000]
+            index = int(now // window.seconds)
+            args.append(f"citadel:rl:{subject}:{window.name}:{index}")
+            ttl_ms = int(((index + 1) * window.seconds - now) * 1000) + 1000  # the window's rest, and 1 s
+            limits += (window.limit, window.cost, ttl_ms)
+        args += limits
         try:
             try:
                 reply = await self._redis.execute("EVALSHA", self._sha, *args)
