@@ -76,8 +76,10 @@ async def test_every_column_of_a_request_row_is_stored_as_given(database_url: st
         completion_tokens=22,
         cost=0.25,
         cache_hit=True,
-        request_body="asked",
-        response_body="answered",
+        # What JSON must escape, and text that looks like JSON: the batch travels to PostgreSQL as JSON.
+        request_body='asked "quoted" \\ back\nslash, tab\t, ✓ 🚀',
+        response_body='{"json": null, "n": 1e999}',
+        latency_ms=0.1 + 0.2,  # a float whose shortest repr has 17 digits
         status_code=502,
     )
     sparse = _entry("req-sparse")  # the optional columns empty

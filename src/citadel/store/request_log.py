@@ -6,15 +6,17 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from citadel.store.tables import audit_log, request_log
 
-# PostgreSQL takes a batch as one array per column, unnested into rows: one statement with a fixed number of
-# parameters, encoded by asyncpg in C. Row by row through SQLAlchemy cost about 8 µs a row on the gateway's
-# event loop, as much as a tenth of the gateway's core at a few thousand requests per second.
+# PostgreSQL takes a batch as one JSON array of rows (orjson, in C), unpacked by the server
+# (``jsonb_to_recordset``): one statement with one parameter. Row by row through SQLAlchemy cost about 8 µs
+# a row on the gateway's event loop; one array per column about 5 µs (asyncpg's array encoder asks each
+# element whether it is itself a sequence); the JSON text about 1 µs.
 _PG_TYPES = {
     "request_id": "varchar",
     "key_id": "integer",
@@ -35,8 +37,9 @@ _PG_TYPES = {
     "transport": "varchar",
 }
 _PG_INSERT = text(
-    f"INSERT INTO request_log ({', '.join(_PG_TYPES)}) SELECT * FROM unnest("
-    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _PG_TYPES.items())
+    f"INSERT INTO request_log ({', '.join(_PG_TYPES)}) SELECT {', '.join(_PG_TYPES)} "
+    "FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS batch("
+    + ", ".join(f"{name} {kind}" for name, kind in _PG_TYPES.items())
     + ") ON CONFLICT (request_id) DO NOTHING"
 )
 
@@ -47,8 +50,8 @@ async def insert_rows(connection: AsyncConnection, rows: Sequence[Mapping[str, A
         return 0
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        columns = {name: [row[name] for row in rows] for name in _PG_TYPES}
-        result = await connection.execute(_PG_INSERT, columns)
+        batch = orjson.dumps(list(rows)).decode()
+        result = await connection.execute(_PG_INSERT, {"rows": batch})
         return max(result.rowcount, 0)
     if dialect == "sqlite":
         statement = sqlite.insert(request_log).on_conflict_do_nothing(index_elements=["request_id"])
