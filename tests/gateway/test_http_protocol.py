@@ -14,7 +14,6 @@ from typing import Any
 
 import httptools
 import pytest
-import uvicorn
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from citadel.config import load_settings
@@ -23,7 +22,7 @@ from citadel.gateway.app import create_gateway_app
 from citadel.gateway.http_protocol import DirectCycle, GatewayProtocol
 from tests.gateway.fake_upstream import COMPLETION, Script, fake_upstream
 from tests.gateway.harness import remote_model
-from tests.helpers import free_port, write_config
+from tests.helpers import free_port, served_in_process, write_config
 
 CHAT = json.dumps({"model": "fake", "messages": [{"role": "user", "content": "Hi"}]}).encode()
 STREAM = json.dumps(
@@ -123,19 +122,8 @@ async def _served(
             },
         )
         app = create_gateway_app(load_settings(config), span_exporter=exporter)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=GatewayProtocol)
-        )
-        task = asyncio.create_task(server.serve())
-        try:
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.05)
+        async with served_in_process(app, port, http=GatewayProtocol):
             yield port
-        finally:
-            server.should_exit = True
-            await task
 
 
 async def test_pipelined_requests_on_one_connection_are_answered_in_order(

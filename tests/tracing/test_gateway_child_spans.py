@@ -4,14 +4,12 @@ span annotated with the GenAI model, usage and finish reasons when the request i
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from aiohttp import web
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import ReadableSpan
@@ -24,7 +22,7 @@ from citadel.gateway.finish import finish_reasons
 from citadel.model_service.app import create_model_service_app
 from tests.gateway.fake_upstream import COMPLETION, Script, fake_upstream
 from tests.gateway.harness import remote_model
-from tests.helpers import SMOLLM2_NAME, free_port, smollm2_model, write_config
+from tests.helpers import SMOLLM2_NAME, free_port, served_in_process, smollm2_model, write_config
 
 CHAT = {"model": "fake", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "temperature": 0}
 SERVER = "POST /v1/chat/completions"
@@ -178,22 +176,6 @@ async def test_tracing_off_sends_no_traceparent(tmp_path: Path) -> None:
     assert "traceparent" not in {name.lower() for name in headers}
 
 
-@asynccontextmanager
-async def _served(app: FastAPI, port: int) -> AsyncIterator[None]:
-    """``app`` on 127.0.0.1:``port`` in this process (so its in-memory exporter is readable here)."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.05)
-        yield
-    finally:
-        server.should_exit = True
-        await task
-
-
 async def test_the_model_services_spans_nest_under_the_gateways_attempt(tmp_path: Path) -> None:
     port = free_port()
     service_settings = CitadelSettings(models=[smollm2_model(port)], data_dir=str(tmp_path / "service"))
@@ -206,7 +188,7 @@ async def test_the_model_services_spans_nest_under_the_gateways_attempt(tmp_path
         "model": SMOLLM2_NAME, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3,
         "ignore_eos": True,
     }  # fmt: skip
-    async with _served(service, port), _gateway(tmp_path, [model], gateway_spans) as (_, client):
+    async with served_in_process(service, port), _gateway(tmp_path, [model], gateway_spans) as (_, client):
         answer = await client.post("/v1/chat/completions", json=body)
         assert answer.status_code == 200
         (gateway_server,) = _named(gateway_spans, SERVER)
