@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from citadel.config.sections import TierLimits
@@ -22,10 +22,6 @@ class Window:
     limit: int
     unit: Literal["requests", "tokens"]
     cost: int
-    limit_text: str = field(init=False, repr=False, compare=False)  # the limit header's value, made once
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "limit_text", str(self.limit))
 
     def index(self, now: float) -> int:
         return int(now // self.seconds)
@@ -100,7 +96,7 @@ class Decision:
         headers: dict[str, str] = {}
         for unit, (remaining, window) in tightest.items():  # requests before tokens, as the windows are
             limit_name, remaining_name, reset_name = _HEADER_NAMES[unit]
-            headers[limit_name] = window.limit_text
+            headers[limit_name] = str(window.limit)
             headers[remaining_name] = str(remaining) if remaining > 0 else "0"
             headers[reset_name] = _duration(window.reset_s(self.now))
         return headers
