@@ -564,9 +564,10 @@ _NOTES = """\
   httptools' parser; `bench/minimal_proxy.py --client citadel` made 21,095 rps where the same proxy on
   aiohttp made 10,125, which in turn made ~3,100 to httpx's ~360), the rate limiter's one pipelined Redis
   connection (through redis-py's pooled client it took a third of the core), request-log batches that wait
-  up to 0.1 s to fill and go to PostgreSQL as one `unnest()` insert, `gc.freeze()` after start-up (p99 at
-  32 connections fell from 90-140 ms to about 10 ms), and answering the proxied endpoints before FastAPI's
-  layers.
+  up to 0.1 s to fill and go to PostgreSQL as one insert of a JSON array (`jsonb_to_recordset`),
+  `gc.freeze()` after start-up (p99 at 32 connections fell from 90-140 ms to about 10 ms), answering the
+  proxied endpoints before FastAPI's layers, and uvicorn's protocol handing those straight to them
+  (`gateway/http_protocol.py`: the answer's head and body in one write).
 - The machine is shared, so absolute numbers move by a third from run to run; compare rows of one run.
   What changed from run to run, and why, is in the next section.
 """
