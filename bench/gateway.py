@@ -1,8 +1,10 @@
 """The gateway's overhead: requests/s at saturation and added latency, against a bare proxy and LiteLLM.
 
-One run, on loopback only. The proxy under test gets core 0 (``taskset``); the load generator (wrk) and the
-fixed-response upstream (nginx returning a canned completion, or a canned SSE stream) share core 1. Each
-proxy is measured alone, one after the other:
+Loopback only. The proxies under test get core 0 (``taskset``); the load generator (wrk) and the
+fixed-response upstream (nginx returning a canned completion, or a canned SSE stream) share core 1. Every
+proxy is started once and stays up; each of ``--rounds`` rounds measures them one after the other, so that
+a slow minute of a shared machine falls on one round of each rather than on one proxy, and the table gives
+each number's median over the rounds:
 
 - ``direct``: wrk straight at nginx (the floor every proxy adds to);
 - ``minimal``: ``bench/minimal_proxy.py``, uvicorn + uvloop + httptools forwarding with aiohttp;
@@ -18,11 +20,11 @@ proxy is measured alone, one after the other:
   (``--events``);
 - ``litellm``: the LiteLLM proxy (1 worker, no database, no telemetry), if ``--litellm`` and installable.
 
-For each: requests/s with 32 connections, and p50/p99 latency with 1 connection, non-streaming and
-streaming; for the gateway also RSS growth over ``--rss-requests`` requests. The numbers are printed and
-written to the ``## Gateway`` section of docs/performance.md.
+For each: requests/s and CPU time per request with 32 connections, and p50/p99 latency with 1 connection,
+non-streaming and streaming; for the gateways also RSS growth over ``--rss-requests`` requests. The numbers
+are printed and written to the ``## Gateway`` section of docs/performance.md.
 
-    python bench/gateway.py                 # about 3 minutes
+    python bench/gateway.py                 # about 6 minutes (3 rounds)
     python bench/gateway.py --litellm       # also LiteLLM (installed into var/bench-litellm on first use)
     python bench/gateway.py --governed      # also the governed gateway (needs scripts/bootstrap.sh --dev)
     python bench/gateway.py --embedded      # also the gateway with an embedding model and vectors on
@@ -40,6 +42,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -203,7 +206,40 @@ class Run:
 @dataclass
 class Target:
     name: str
-    results: dict[str, Run] = field(default_factory=dict)  # "<mode>/<connections>" -> run
+    runs: dict[str, list[Run]] = field(default_factory=dict)  # "<mode>/<connections>" -> one run a round
+
+    def add(self, key: str, run: Run) -> None:
+        self.runs.setdefault(key, []).append(run)
+
+    @property
+    def results(self) -> dict[str, Run]:
+        """Each number's median over the rounds (errors: their sum)."""
+        return {key: _median_run(runs) for key, runs in self.runs.items()}
+
+
+def _median_run(runs: list[Run]) -> Run:
+    def median(attr: str) -> float:
+        return float(statistics.median(getattr(run, attr) for run in runs))
+
+    return Run(
+        rps=median("rps"),
+        p50_ms=median("p50_ms"),
+        p99_ms=median("p99_ms"),
+        errors=sum(run.errors for run in runs),
+        requests=sum(run.requests for run in runs),
+        cpu_us=median("cpu_us"),
+    )
+
+
+@dataclass
+class Contender:
+    """A proxy that is up, and how to load it."""
+
+    target: Target
+    base: str
+    stream_prefix: str = "/stream"  # nginx and the minimal proxy route by path, the gateways by the body
+    headers: dict[str, str] | None = None
+    pid: int | None = None  # whose CPU time is counted
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -240,18 +276,11 @@ def wrk(
     return run
 
 
-def measure(
-    target: Target,
-    base: str,
-    *,
-    duration_s: int,
-    work: Path,
-    stream_prefix: str = "/stream",
-    headers: dict[str, str] | None = None,
-    pid: int | None = None,
-) -> None:
-    """``pid``: the proxy's, to count its CPU time per request at 32 connections (which, unlike requests/s,
-    hardly moves when another process shares the machine)."""
+def measure(contender: Contender, *, duration_s: int, work: Path) -> None:
+    """One round: each mode at 32 connections (and the proxy's CPU time per request, which moves less than
+    requests/s when another process shares the machine) and at 1."""
+    target, base, headers, pid = contender.target, contender.base, contender.headers, contender.pid
+    stream_prefix = contender.stream_prefix
     cases = {
         "plain": (f"{base}/v1/chat/completions", BODY),
         "stream": (
@@ -263,18 +292,16 @@ def measure(
         run = functools.partial(wrk, url, body, duration_s=duration_s, work=work, headers=headers)
         wrk(url, body, connections=32, duration_s=2, work=work, headers=headers)  # warm-up: pools, caches
         before = _cpu_seconds(pid)
-        result = target.results[f"{mode}/32"] = run(connections=32)
-        if pid is not None and result.requests:
-            result.cpu_us = (_cpu_seconds(pid) - before) / result.requests * 1e6
-        target.results[f"{mode}/1"] = run(connections=1)
+        busy = run(connections=32)
+        if pid is not None and busy.requests:
+            busy.cpu_us = (_cpu_seconds(pid) - before) / busy.requests * 1e6
+        one = run(connections=1)
+        target.add(f"{mode}/32", busy)
+        target.add(f"{mode}/1", one)
+        cpu = f" {busy.cpu_us:4.0f} µs/req" if busy.cpu_us else ""
         print(
-            f"  {target.name:8} {mode:6} "
-            + "  ".join(
-                f"c={key.split('/')[1]:>2}: {run.rps:8.0f} rps p50 {run.p50_ms:6.2f} ms "
-                f"p99 {run.p99_ms:6.2f} ms errors {run.errors}"
-                for key, run in target.results.items()
-                if key.startswith(mode)
-            ),
+            f"  {target.name:8} {mode:6} c=32: {busy.rps:8.0f} rps{cpu} errors {busy.errors}   "
+            f"c=1: p50 {one.p50_ms:6.2f} ms p99 {one.p99_ms:6.2f} ms errors {one.errors}",
             flush=True,
         )
 
@@ -424,17 +451,16 @@ def rss_growth(
     return before, after, sent
 
 
-def measure_gateway(
+def start_gateway(
+    stack: contextlib.ExitStack,
     name: str,
     work: Path,
     upstream: int,
-    rss_requests: int,
-    duration_s: int,
     governance: dict[str, object] | None = None,
     *,
     embedded: bool = False,
-) -> tuple[Target, tuple[float, float, int] | None]:
-    """``citadel gateway`` on the gateway core: its runs, and its RSS growth if ``rss_requests``."""
+) -> Contender:
+    """``citadel gateway`` on the gateway core, up until ``stack`` closes."""
     port = free_port()
     config = gateway_config(work, port, upstream, name=name, governance=governance, embedded=embedded)
     headers = (
@@ -442,13 +468,8 @@ def measure_gateway(
     )
     argv = [str(PYTHON), "-m", "citadel", "gateway", "--config", str(config)]
     base = f"http://127.0.0.1:{port}"
-    target = Target(name)
-    with running(argv, f"{base}/health", core=GATEWAY_CORE, log=work / f"{name}.log") as pid:
-        # The gateway routes by the body's model, not the path.
-        measure(target, base, duration_s=duration_s, work=work, stream_prefix="", headers=headers, pid=pid)
-        if not rss_requests:
-            return target, None
-        return target, rss_growth(pid, f"{base}/v1/chat/completions", rss_requests, work, headers)
+    pid = stack.enter_context(running(argv, f"{base}/health", core=GATEWAY_CORE, log=work / f"{name}.log"))
+    return Contender(Target(name), base, stream_prefix="", headers=headers, pid=pid)
 
 
 def litellm_python() -> Path | None:
@@ -568,8 +589,10 @@ _NOTES = """\
   `gc.freeze()` after start-up (p99 at 32 connections fell from 90-140 ms to about 10 ms), answering the
   proxied endpoints before FastAPI's layers, and uvicorn's protocol handing those straight to them
   (`gateway/http_protocol.py`: the answer's head and body in one write).
-- The machine is shared, so absolute numbers move by a third from run to run; compare rows of one run.
-  What changed from run to run, and why, is in the next section.
+- The machine is shared, so absolute numbers move by a third from run to run, and one proxy's by up to a
+  fifth from minute to minute: every proxy stays up for the whole run and is measured once a round, in
+  turn, and the table takes the median. Compare rows of one run. What changed from run to run, and why,
+  is in the next section.
 """
 
 
@@ -579,9 +602,9 @@ def write_section(table: str, machine: str) -> None:
     text = path.read_text(encoding="utf-8") if path.exists() else "# Performance\n"
     section = (
         "## Gateway\n\n"
-        "Measured by `python bench/gateway.py` (wrk and nginx with a canned answer on one core, each "
-        "proxy alone on the other, loopback only). Non-streaming and streaming chat completions; "
-        '"added" is the proxy\'s latency minus a direct call to nginx at one connection.\n\n'
+        "Measured by `python bench/gateway.py` (wrk and nginx with a canned answer on one core, the "
+        "proxies on the other, one loaded at a time, loopback only). Non-streaming and streaming chat "
+        'completions; "added" is the proxy\'s latency minus a direct call to nginx at one connection.\n\n'
         f"{machine}\n\n{table}\n{_NOTES}"
     )
     pattern = re.compile(r"^## Gateway\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
@@ -596,7 +619,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--duration", type=int, default=8, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over every proxy; the table's medians")
     parser.add_argument("--rss-requests", type=int, default=100_000)
     parser.add_argument("--litellm", action="store_true", help="also measure the LiteLLM proxy")
     parser.add_argument(
@@ -613,89 +637,76 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/performance.md alone")
     args = parser.parse_args()
     ensure_tools()
-    targets: list[Target] = []
     rss: dict[str, tuple[float, float, int] | None] = {}
-    with tempfile.TemporaryDirectory(prefix="citadel-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="citadel-bench-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
-        upstream = free_port()
-        nginx = [_which("nginx") or "nginx", "-c", str(_nginx_conf(work, upstream)), "-p", str(work)]
-        with running(nginx, f"http://127.0.0.1:{upstream}/health", core=LOAD_CORE, log=work / "nginx.log"):
-            direct = Target("direct")
-            measure(direct, f"http://127.0.0.1:{upstream}", duration_s=args.duration, work=work)
-            targets.append(direct)
-
-            port = free_port()
-            argv = [
-                str(PYTHON),
-                str(ROOT / "bench" / "minimal_proxy.py"),
-                str(port),
-                f"http://127.0.0.1:{upstream}",
-            ]
-            # It forwards every path: its /health is nginx's (a loaded machine can take seconds to start it).
-            ready = f"http://127.0.0.1:{port}/health"
-            with running(argv, ready, core=GATEWAY_CORE, log=work / "minimal.log") as pid:
-                minimal = Target("minimal")
-                measure(minimal, f"http://127.0.0.1:{port}", duration_s=args.duration, work=work, pid=pid)
-                targets.append(minimal)
-
-            citadel, rss["citadel"] = measure_gateway(
-                "citadel", work, upstream, args.rss_requests, args.duration
-            )
-            targets.append(citadel)
-            if args.embedded:
-                embedded, rss["embedded"] = measure_gateway(
-                    "embedded", work, upstream, args.rss_requests, args.duration, embedded=True
-                )
-                targets.append(embedded)
-            if args.events:
-                with event_broker(work) as sections:
-                    evented, rss["events"] = measure_gateway(
-                        "events", work, upstream, args.rss_requests, args.duration, governance=sections
+        contenders = start_all(stack, work, args)
+        for number in range(1, args.rounds + 1):
+            print(f"round {number} of {args.rounds}", flush=True)
+            for contender in contenders:
+                measure(contender, duration_s=args.duration, work=work)
+        if args.rss_requests:
+            for contender in contenders:
+                if contender.target.name in _GATEWAYS and contender.pid is not None:
+                    url = f"{contender.base}/v1/chat/completions"
+                    rss[contender.target.name] = rss_growth(
+                        contender.pid, url, args.rss_requests, work, contender.headers
                     )
-                targets.append(evented)
-            if args.governed:
-                with governance_servers() as sections:
-                    governed, rss["governed"] = measure_gateway(
-                        "governed", work, upstream, args.rss_requests, args.duration, governance=sections
-                    )
-                targets.append(governed)
-
-            python = litellm_python() if args.litellm else None
-            if python is not None:
-                port = free_port()
-                argv = [str(python.parent / "litellm"), "--config", str(litellm_config(work, upstream))]
-                argv += ["--port", str(port), "--host", "127.0.0.1", "--num_workers", "1"]
-                env = {
-                    "LITELLM_TELEMETRY": "False",
-                    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-                    "DISABLE_SCHEMA_UPDATE": "True",
-                    # No keys at all, as the other proxies here; LiteLLM refuses that unless told.
-                    "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true",
-                }
-                with running(
-                    argv,
-                    f"http://127.0.0.1:{port}/health/liveliness",
-                    core=GATEWAY_CORE,
-                    log=work / "litellm.log",
-                    env=env,
-                ):
-                    litellm = Target("litellm")
-                    measure(
-                        litellm,
-                        f"http://127.0.0.1:{port}",
-                        duration_s=args.duration,
-                        work=work,
-                        stream_prefix="",
-                    )
-                    targets.append(litellm)
+    targets = [contender.target for contender in contenders]
     version = sys.version.split()[0]
     machine = (
-        f"Machine: {os.cpu_count()} cores ({_cpu_model()}), Python {version}, {time.strftime('%Y-%m-%d')}."
+        f"Machine: {os.cpu_count()} cores ({_cpu_model()}), Python {version}, {time.strftime('%Y-%m-%d')}. "
+        f"Each number is the median of {args.rounds} rounds, {args.duration} s a measurement."
     )
     table = report(targets, rss)
     print("\n" + machine + "\n\n" + table)
     if not args.no_write:
         write_section(table, machine)
+
+
+_GATEWAYS = ("citadel", "embedded", "events", "governed")
+
+
+def start_all(stack: contextlib.ExitStack, work: Path, args: argparse.Namespace) -> list[Contender]:
+    """nginx, then every proxy asked for, each up until ``stack`` closes; the contenders in table order."""
+    upstream = free_port()
+    nginx = [_which("nginx") or "nginx", "-c", str(_nginx_conf(work, upstream)), "-p", str(work)]
+    ready = f"http://127.0.0.1:{upstream}/health"
+    stack.enter_context(running(nginx, ready, core=LOAD_CORE, log=work / "nginx.log"))
+    contenders = [Contender(Target("direct"), f"http://127.0.0.1:{upstream}")]
+
+    port = free_port()
+    argv = [str(PYTHON), str(ROOT / "bench" / "minimal_proxy.py"), str(port), f"http://127.0.0.1:{upstream}"]
+    # It forwards every path: its /health is nginx's (a loaded machine can take seconds to start it).
+    ready = f"http://127.0.0.1:{port}/health"
+    pid = stack.enter_context(running(argv, ready, core=GATEWAY_CORE, log=work / "minimal.log"))
+    contenders.append(Contender(Target("minimal"), f"http://127.0.0.1:{port}", pid=pid))
+
+    contenders.append(start_gateway(stack, "citadel", work, upstream))
+    if args.embedded:
+        contenders.append(start_gateway(stack, "embedded", work, upstream, embedded=True))
+    if args.events:
+        sections = stack.enter_context(event_broker(work))
+        contenders.append(start_gateway(stack, "events", work, upstream, governance=sections))
+    if args.governed:
+        sections = stack.enter_context(governance_servers())
+        contenders.append(start_gateway(stack, "governed", work, upstream, governance=sections))
+    python = litellm_python() if args.litellm else None
+    if python is not None:
+        port = free_port()
+        argv = [str(python.parent / "litellm"), "--config", str(litellm_config(work, upstream))]
+        argv += ["--port", str(port), "--host", "127.0.0.1", "--num_workers", "1"]
+        env = {
+            "LITELLM_TELEMETRY": "False",
+            "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+            "DISABLE_SCHEMA_UPDATE": "True",
+            # No keys at all, as the other proxies here; LiteLLM refuses that unless told.
+            "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true",
+        }
+        ready = f"http://127.0.0.1:{port}/health/liveliness"
+        pid = stack.enter_context(running(argv, ready, core=GATEWAY_CORE, log=work / "litellm.log", env=env))
+        contenders.append(Contender(Target("litellm"), f"http://127.0.0.1:{port}", stream_prefix="", pid=pid))
+    return contenders
 
 
 def _cpu_model() -> str:
