@@ -20,6 +20,7 @@ from citadel.governance.keys_admin import KeySpec, create_key
 from citadel.governance.ratelimit import Window
 from citadel.governance.ratelimit_memory import MemoryRateLimiter
 from citadel.governance.ratelimit_redis import RedisRateLimiter
+from citadel.governance.redis_pipe import PipelinedRedis
 from tests.governance.conftest import make_settings
 from tests.governance.servers import RedisServer
 from tests.helpers import free_port
@@ -55,6 +56,24 @@ async def test_redis_limiter_counts_every_window_in_one_script(redis_server: Red
         assert decisions[3].used == (3, 90)
         assert decisions[3].headers()["x-ratelimit-remaining-tokens"] == "10"
     finally:
+        await limiter.aclose()
+
+
+async def test_redis_counters_expire_a_second_after_their_window(redis_server: RedisServer) -> None:
+    now = 7_200_000.0 + 45.5  # 45.5 s into a minute and into an hour
+    limiter = RedisRateLimiter(redis_server.url, timeout_s=5.0, clock=lambda: now)
+    redis = PipelinedRedis(redis_server.url, timeout_s=5.0)
+    try:
+        windows = [Window("rpm", 60, 5, "requests", 1), Window("rph", 3600, 50, "requests", 1)]
+        await limiter.acquire("key:ttl", windows)
+        minute_ms = await redis.execute("PTTL", f"citadel:rl:key:ttl:rpm:{int(now // 60)}")
+        hour_ms = await redis.execute("PTTL", f"citadel:rl:key:ttl:rph:{int(now // 3600)}")
+        assert 15_000 < minute_ms <= 15_500  # the 14.5 s left of the minute, and 1 s
+        assert 3_555_000 < hour_ms <= 3_555_500
+        await limiter.acquire("key:ttl", windows)  # counted again: the expiry is not pushed back
+        assert await redis.execute("PTTL", f"citadel:rl:key:ttl:rpm:{int(now // 60)}") <= minute_ms
+    finally:
+        await redis.aclose()
         await limiter.aclose()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import pytest
@@ -12,7 +13,7 @@ from citadel.governance.api_keys import generate_secret, hash_secret, redact, vi
 from citadel.governance.bearer import bearer_secret
 from citadel.governance.budget import period_start
 from citadel.governance.costs import request_cost
-from citadel.governance.entry import RequestLogEntry, anonymise
+from citadel.governance.entry import LENGTHS, RequestLogEntry, anonymise
 from citadel.governance.estimate import estimate_tokens
 from citadel.governance.ratelimit import Decision, Window
 
@@ -80,3 +81,36 @@ def test_spill_lines_round_trip() -> None:
         request_id="r", model="m", endpoint="/e", status_code=502, latency_ms=1.5, cost=0.1, ttft_ms=None
     )
     assert RequestLogEntry.from_json(entry.to_json()) == entry
+
+
+def test_headers_compare_a_unit_across_runs_of_windows() -> None:
+    windows = (
+        Window("rph", 3600, 1000, "requests", 1),
+        Window("tpm", 60, 5000, "tokens", 300),
+        Window("rpm", 60, 100, "requests", 1),
+    )
+    decision = Decision(True, windows, (10, 600, 95), now=3600 * 10 + 30.0)
+    headers = decision.headers()
+    assert headers["x-ratelimit-limit-requests"] == "100"  # 5 left this minute, after the tokens' window
+    assert headers["x-ratelimit-remaining-requests"] == "5"
+    assert headers["x-ratelimit-reset-requests"] == "30s"
+    assert headers["x-ratelimit-remaining-tokens"] == "4400"
+
+
+def test_a_row_has_every_column_and_cuts_text_to_its_width() -> None:
+    long = "x" * 1000
+    entry = RequestLogEntry(
+        request_id=long, model=long, endpoint=long, status_code=200, latency_ms=1.0,
+        served_model=long, error_type=long, transport=long, created_at=datetime(2026, 1, 1),
+    )  # fmt: skip
+    row = entry.row()
+    assert set(row) == {column.name for column in dataclasses.fields(RequestLogEntry)}
+    assert {name: len(row[name]) for name in LENGTHS} == LENGTHS
+    assert row["created_at"].tzinfo is UTC
+    assert row["cost"] == 0.0
+    assert (
+        RequestLogEntry(request_id="r", model="m", endpoint="/e", status_code=200, latency_ms=1.0).row()[
+            "served_model"
+        ]
+        is None
+    )

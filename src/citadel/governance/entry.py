@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from citadel.store.types import utcnow
 
-# The request_log column widths: longer values are cut rather than rejected by PostgreSQL.
-_LENGTHS = {
+# The request_log column widths: longer values are cut rather than rejected by PostgreSQL (by ``row``).
+LENGTHS = {
     "request_id": 128,
     "model": 200,
     "served_model": 200,
@@ -48,16 +48,30 @@ class RequestLogEntry:
     transport: str = "http"  # http, ws, sse or graphql
 
     def row(self) -> dict[str, Any]:
-        """Column values for ``request_log``."""
-        # Not dataclasses.asdict: it deep-copies every value and costs ten times as much on the hot path.
-        values = {name: getattr(self, name) for name in _FIELDS}
-        values["cost"] = self.cost or 0.0
-        if self.created_at.tzinfo is None:  # a naive time from a caller is taken as UTC
-            values["created_at"] = self.created_at.replace(tzinfo=UTC)
-        for name, length in _LENGTHS.items():
-            if values[name] is not None:
-                values[name] = values[name][:length]
-        return values
+        """Column values for ``request_log``, each text cut to its column's width (``_LENGTHS``)."""
+        # Spelled out rather than a loop over the fields: this runs for every request on the event loop.
+        created_at = self.created_at
+        if created_at.tzinfo is None:  # a naive time from a caller is taken as UTC
+            created_at = created_at.replace(tzinfo=UTC)
+        return {
+            "request_id": self.request_id[:128],
+            "model": self.model[:200],
+            "endpoint": self.endpoint[:200],
+            "status_code": self.status_code,
+            "latency_ms": self.latency_ms,
+            "key_id": self.key_id,
+            "served_model": self.served_model[:200] if self.served_model is not None else None,
+            "error_type": self.error_type[:100] if self.error_type is not None else None,
+            "ttft_ms": self.ttft_ms,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost": self.cost or 0.0,
+            "cache_hit": self.cache_hit,
+            "request_body": self.request_body,
+            "response_body": self.response_body,
+            "created_at": created_at,
+            "transport": self.transport[:16],
+        }
 
     def to_json(self) -> str:
         values = self.row()
@@ -100,6 +114,3 @@ def apply_body_policy(
         request_body=anonymise(entry.request_body) if entry.request_body is not None else None,
         response_body=anonymise(entry.response_body) if entry.response_body is not None else None,
     )
-
-
-_FIELDS = tuple(entry_field.name for entry_field in fields(RequestLogEntry))

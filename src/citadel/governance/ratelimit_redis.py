@@ -10,28 +10,36 @@ from collections.abc import Callable, Sequence
 from citadel.governance.ratelimit import Decision, LimiterUnavailable, Window
 from citadel.governance.redis_pipe import PipelinedRedis, RedisReplyError, RedisUnavailable, script_sha
 
-# KEYS[i]: the counter of window i; ARGV: limit, cost, ttl_ms for each window in turn.
+# KEYS[i]: the counter of window i; ARGV[1]: now in ms, then limit, cost, seconds for each window in turn.
+# A new counter expires with its window, and a second later. The script works out that time, so that the
+# arguments of a request differ only in now and the token cost.
 # Returns {allowed, blocked_window (1-based, 0 if none), used_1, ..., used_n}.
 _SCRIPT = """
 local n = #KEYS
+local now_ms = tonumber(ARGV[1])
 local used = {}
 for i = 1, n do
   used[i] = tonumber(redis.call('GET', KEYS[i]) or '0')
 end
 for i = 1, n do
-  if used[i] + tonumber(ARGV[3 * i - 1]) > tonumber(ARGV[3 * i - 2]) then
+  if used[i] + tonumber(ARGV[3 * i]) > tonumber(ARGV[3 * i - 1]) then
     return {0, i, unpack(used)}
   end
 end
 for i = 1, n do
-  local cost = tonumber(ARGV[3 * i - 1])
+  local cost = tonumber(ARGV[3 * i])
   used[i] = redis.call('INCRBY', KEYS[i], cost)
   if used[i] == cost then
-    redis.call('PEXPIRE', KEYS[i], ARGV[3 * i])
+    local window_ms = tonumber(ARGV[3 * i + 1]) * 1000
+    local ttl_ms = (math.floor(now_ms / window_ms) + 1) * window_ms - now_ms + 1000
+    redis.call('PEXPIRE', KEYS[i], ttl_ms)
   end
 end
 return {1, 0, unpack(used)}
 """
+
+
+_KEYS_KEPT = 40_000  # about 10,000 active keys' worth of windows
 
 
 class RedisRateLimiter:
@@ -41,18 +49,18 @@ class RedisRateLimiter:
         self._clock = clock
         self._redis = PipelinedRedis(url, timeout_s=timeout_s)
         self._sha = script_sha(_SCRIPT)
+        # (subject, window name, window index) -> the counter's key: a request's keys change once a minute.
+        self._keys: dict[tuple[str, str, int], str] = {}
 
     async def acquire(self, subject: str, windows: Sequence[Window]) -> Decision:
         if not windows:
             return Decision(True, (), (), self._clock())
         now = self._clock()
         args: list[str | int] = [len(windows)]
-        limits: list[str | int] = []
+        limits: list[str | int] = [int(now * 1000)]
         for window in windows:
-            index = int(now // window.seconds)
-            args.append(f"citadel:rl:{subject}:{window.name}:{index}")
-            ttl_ms = int(((index + 1) * window.seconds - now) * 1000) + 1000  # the window's rest, and 1 s
-            limits += (window.limit, window.cost, ttl_ms)
+            args.append(self._key(subject, window.name, int(now // window.seconds)))
+            limits += (window.limit, window.cost, window.seconds)
         args += limits
         try:
             try:
@@ -67,6 +75,14 @@ class RedisRateLimiter:
         return Decision(
             bool(allowed), tuple(windows), tuple(used), now, blocked_by=blocked - 1 if blocked else None
         )
+
+    def _key(self, subject: str, window: str, index: int) -> str:
+        key = self._keys.get((subject, window, index))
+        if key is None:
+            if len(self._keys) >= _KEYS_KEPT:  # past windows' keys and gone subjects, dropped together
+                self._keys.clear()
+            key = self._keys[(subject, window, index)] = f"citadel:rl:{subject}:{window}:{index}"
+        return key
 
     async def aclose(self) -> None:
         await self._redis.aclose()

@@ -52,6 +52,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+_PRINCIPALS_KEPT = 10_000  # as many as the key directory caches
+
+
 def spill_directory(settings: CitadelSettings) -> Path:
     return settings.request_log.spill_dir or settings.data_dir / "request-log-spill"
 
@@ -88,6 +91,7 @@ class Governance:
         )
         self._retention: asyncio.Task[None] | None = None
         self._windows: dict[str, TierWindows] = {}
+        self._principals: dict[int, tuple[KeyRecord, Principal]] = {}  # key id: (record, principal)
         self.events: GatewayEvents | None = None  # set by ``open``: where business events go
 
     @classmethod
@@ -170,10 +174,22 @@ class Governance:
         key = await self.keys.lookup(hash_secret(secret))
         if key is None:
             raise AuthenticationError(f"Incorrect API key provided: {redact(secret)}.")
-        problem = key.problem(utcnow())
-        if problem is not None:
-            raise AuthenticationError(f"The API key {key.prefix}**** is {problem}.")
-        return Principal("key", key.id, key.prefix, key.name, key.tier, key.allowed_models), key
+        if key.revoked_at is not None or key.expires_at is not None:  # the clock only for a key that lapses
+            problem = key.problem(utcnow())
+            if problem is not None:
+                raise AuthenticationError(f"The API key {key.prefix}**** is {problem}.")
+        return self._principal(key), key
+
+    def _principal(self, key: KeyRecord) -> Principal:
+        """The caller a key is, made once per record the key directory hands out (a new one on refresh)."""
+        cached = self._principals.get(key.id)
+        if cached is not None and cached[0] is key:
+            return cached[1]
+        if len(self._principals) >= _PRINCIPALS_KEPT:
+            self._principals.clear()
+        principal = Principal("key", key.id, key.prefix, key.name, key.tier, key.allowed_models)
+        self._principals[key.id] = (key, principal)
+        return principal
 
     async def authenticate(self, authorization_header: str | None) -> Principal:
         """Who is calling, without counting a request: for routes such as ``/v1/models``.
@@ -286,7 +302,8 @@ class Governance:
             prompt_tokens.inc(entry.prompt_tokens)
         if entry.completion_tokens:
             completion_tokens.inc(entry.completion_tokens)
-        cost.inc(entry.cost or 0.0)  # a series even before prices are set
+        if entry.cost:  # the series is there from the first request on (``usage`` makes it), at 0
+            cost.inc(entry.cost)
 
     @property
     def queued(self) -> int:
