@@ -240,6 +240,7 @@ class Contender:
     stream_prefix: str = "/stream"  # nginx and the minimal proxy route by path, the gateways by the body
     headers: dict[str, str] | None = None
     pid: int | None = None  # whose CPU time is counted
+    gateway: bool = False  # a Citadel gateway: its RSS growth is measured too
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -469,7 +470,7 @@ def start_gateway(
     argv = [str(PYTHON), "-m", "citadel", "gateway", "--config", str(config)]
     base = f"http://127.0.0.1:{port}"
     pid = stack.enter_context(running(argv, f"{base}/health", core=GATEWAY_CORE, log=work / f"{name}.log"))
-    return Contender(Target(name), base, stream_prefix="", headers=headers, pid=pid)
+    return Contender(Target(name), base, stream_prefix="", headers=headers, pid=pid, gateway=True)
 
 
 def litellm_python() -> Path | None:
@@ -647,7 +648,7 @@ def main() -> None:
                 measure(contender, duration_s=args.duration, work=work)
         if args.rss_requests:
             for contender in contenders:
-                if contender.target.name in _GATEWAYS and contender.pid is not None:
+                if contender.gateway and contender.pid is not None:
                     url = f"{contender.base}/v1/chat/completions"
                     rss[contender.target.name] = rss_growth(
                         contender.pid, url, args.rss_requests, work, contender.headers
@@ -662,9 +663,6 @@ def main() -> None:
     print("\n" + machine + "\n\n" + table)
     if not args.no_write:
         write_section(table, machine)
-
-
-_GATEWAYS = ("citadel", "embedded", "events", "governed")
 
 
 def start_all(stack: contextlib.ExitStack, work: Path, args: argparse.Namespace) -> list[Contender]:

@@ -21,7 +21,7 @@ import json
 import statistics
 import tempfile
 import time
-import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import uvloop
@@ -29,6 +29,7 @@ import uvloop
 import gateway as bench  # bench/gateway.py: the governance servers and their config sections
 from citadel.config import load_settings
 from citadel.gateway.app import GC_THRESHOLDS
+from citadel.gateway.request_id import request_ids
 from citadel.governance import Governance, RequestLogEntry
 from citadel.governance.keys_admin import KeySpec, create_key
 
@@ -41,12 +42,12 @@ VARIANTS: dict[str, dict[str, dict[str, object]]] = {
 }
 
 
-async def _client(governance: Governance, header: str, requests: int) -> None:
+async def _client(governance: Governance, header: str, requests: int, ids: Iterator[str]) -> None:
     for _ in range(requests):
         admission = await governance.admit(header, "bench", 12)
         governance.record(
             RequestLogEntry(
-                request_id=uuid.uuid4().hex,
+                request_id=next(ids),  # as the gateway makes them
                 key_id=admission.key_id,
                 model="bench",
                 served_model="bench",
@@ -66,8 +67,9 @@ async def _client(governance: Governance, header: str, requests: int) -> None:
 async def _drive(governance: Governance, header: str, clients: int, requests: int) -> float:
     """CPU µs a request for ``requests`` spread over ``clients`` tasks, once the log is written."""
     each = max(requests // clients, 1)
+    ids = request_ids()
     before = time.process_time()
-    await asyncio.gather(*(_client(governance, header, each) for _ in range(clients)))
+    await asyncio.gather(*(_client(governance, header, each, ids) for _ in range(clients)))
     # The rows still waiting are part of what these requests cost (the writer has no event to wait on).
     while governance.queued:  # noqa: ASYNC110
         await asyncio.sleep(0.01)

@@ -48,20 +48,20 @@ class RequestLogEntry:
     transport: str = "http"  # http, ws, sse or graphql
 
     def row(self) -> dict[str, Any]:
-        """Column values for ``request_log``, each text cut to its column's width (``_LENGTHS``)."""
+        """Column values for ``request_log``, each text cut to its column's width (``LENGTHS``)."""
         # Spelled out rather than a loop over the fields: this runs for every request on the event loop.
         created_at = self.created_at
         if created_at.tzinfo is None:  # a naive time from a caller is taken as UTC
             created_at = created_at.replace(tzinfo=UTC)
         return {
-            "request_id": self.request_id[:128],
-            "model": self.model[:200],
-            "endpoint": self.endpoint[:200],
+            "request_id": self.request_id[: LENGTHS["request_id"]],
+            "model": self.model[: LENGTHS["model"]],
+            "endpoint": self.endpoint[: LENGTHS["endpoint"]],
             "status_code": self.status_code,
             "latency_ms": self.latency_ms,
             "key_id": self.key_id,
-            "served_model": self.served_model[:200] if self.served_model is not None else None,
-            "error_type": self.error_type[:100] if self.error_type is not None else None,
+            "served_model": _cut(self.served_model, LENGTHS["served_model"]),
+            "error_type": _cut(self.error_type, LENGTHS["error_type"]),
             "ttft_ms": self.ttft_ms,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
@@ -70,7 +70,7 @@ class RequestLogEntry:
             "request_body": self.request_body,
             "response_body": self.response_body,
             "created_at": created_at,
-            "transport": self.transport[:16],
+            "transport": self.transport[: LENGTHS["transport"]],
         }
 
     def to_json(self) -> str:
@@ -83,6 +83,10 @@ class RequestLogEntry:
         values = json.loads(line)
         values["created_at"] = datetime.fromisoformat(values["created_at"])
         return cls(**values)
+
+
+def _cut(text: str | None, length: int) -> str | None:
+    return text[:length] if text is not None else None
 
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")

@@ -4,6 +4,7 @@ gateway instances pointing at the same Redis share exact counts. The script runs
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 
@@ -39,7 +40,9 @@ return {1, 0, unpack(used)}
 """
 
 
-_KEYS_KEPT = 40_000  # about 10,000 active keys' worth of windows
+@functools.lru_cache(maxsize=40_000)  # about 10,000 keys' windows: a request's keys change once a minute
+def _counter_key(subject: str, window: str, index: int) -> str:
+    return f"citadel:rl:{subject}:{window}:{index}"
 
 
 class RedisRateLimiter:
@@ -49,8 +52,6 @@ class RedisRateLimiter:
         self._clock = clock
         self._redis = PipelinedRedis(url, timeout_s=timeout_s)
         self._sha = script_sha(_SCRIPT)
-        # (subject, window name, window index) -> the counter's key: a request's keys change once a minute.
-        self._keys: dict[tuple[str, str, int], str] = {}
 
     async def acquire(self, subject: str, windows: Sequence[Window]) -> Decision:
         if not windows:
@@ -59,7 +60,7 @@ class RedisRateLimiter:
         args: list[str | int] = [len(windows)]
         limits: list[str | int] = [int(now * 1000)]
         for window in windows:
-            args.append(self._key(subject, window.name, int(now // window.seconds)))
+            args.append(_counter_key(subject, window.name, int(now // window.seconds)))
             limits += (window.limit, window.cost, window.seconds)
         args += limits
         try:
@@ -75,14 +76,6 @@ class RedisRateLimiter:
         return Decision(
             bool(allowed), tuple(windows), tuple(used), now, blocked_by=blocked - 1 if blocked else None
         )
-
-    def _key(self, subject: str, window: str, index: int) -> str:
-        key = self._keys.get((subject, window, index))
-        if key is None:
-            if len(self._keys) >= _KEYS_KEPT:  # past windows' keys and gone subjects, dropped together
-                self._keys.clear()
-            key = self._keys[(subject, window, index)] = f"citadel:rl:{subject}:{window}:{index}"
-        return key
 
     async def aclose(self) -> None:
         await self._redis.aclose()

@@ -174,10 +174,9 @@ class Governance:
         key = await self.keys.lookup(hash_secret(secret))
         if key is None:
             raise AuthenticationError(f"Incorrect API key provided: {redact(secret)}.")
-        if key.revoked_at is not None or key.expires_at is not None:  # the clock only for a key that lapses
-            problem = key.problem(utcnow())
-            if problem is not None:
-                raise AuthenticationError(f"The API key {key.prefix}**** is {problem}.")
+        problem = key.problem()
+        if problem is not None:
+            raise AuthenticationError(f"The API key {key.prefix}**** is {problem}.")
         return self._principal(key), key
 
     def _principal(self, key: KeyRecord) -> Principal:
@@ -212,7 +211,7 @@ class Governance:
         if admin_key and hmac.compare_digest(secret.encode(), admin_key.get_secret_value().encode()):
             return "admin"
         key = await self.keys.lookup(hash_secret(secret))
-        if key is None or key.problem(utcnow()) is not None:
+        if key is None or key.problem() is not None:
             raise AuthenticationError(f"Incorrect API key provided: {redact(secret)}.")
         raise PermissionDenied("The admin API needs the admin key (auth.admin_key).")
 

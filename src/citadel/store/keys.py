@@ -29,11 +29,11 @@ class KeyRecord:
     revoked_at: datetime | None
     created_at: datetime
 
-    def problem(self, now: datetime) -> str | None:
-        """Why the key cannot be used right now, or None."""
+    def problem(self, now: datetime | None = None) -> str | None:
+        """Why the key cannot be used at ``now`` (default: the clock, read only for a key that expires)."""
         if self.revoked_at is not None:
             return "revoked"
-        if self.expires_at is not None and self.expires_at <= now:
+        if self.expires_at is not None and self.expires_at <= (now or utcnow()):
             return "expired"
         return None
 
